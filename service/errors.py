@@ -1,0 +1,39 @@
+"""One catalogue of the errors a user can see, in the manner of spaCy's `Errors`.
+
+Every message names the input and the cause in one line; callers never show
+a traceback for these.
+"""
+from __future__ import annotations
+
+
+class Errors:
+    E001 = "{name}: file not found"
+    E002 = "{name}: file is empty"
+    E003 = "{name}: {size} bytes is over the limit of {limit} bytes (set GOVMETRICS_MAX_BYTES or --max-bytes to raise it)"
+    E004 = "{name}: not text: the bytes are binary (NUL or control characters), not a document"
+    E005 = "{name}: cannot decode the text as UTF-8, UTF-16 or GB18030"
+    E006 = "{name}: not a PDF file (no %PDF header)"
+    E007 = "{name}: cannot read the PDF: {cause}"
+    E008 = "{name}: the PDF has no text layer (scanned image?); OCR is not supported"
+    E009 = "{name}: cannot read the .docx file: {cause}"
+    E010 = "{name}: unsupported file type {suffix!r}; supported: .txt .text .md .csv .docx .pdf .html .htm"
+    E011 = "{name}: the document has no text"
+    E012 = "{name}: cannot read the file: {cause}"
+    E013 = "{name}: {chars} characters is over the limit of {limit} characters"
+    E020 = "annotations: {problems} problems in the annotated corpus"
+    E030 = "model {path}: not found; run the set-up command in README.md"
+    E031 = "pkuseg segmentation model not found at {path}; run `make setup` (README.md) or set GOVMETRICS_PKUSEG_MODEL"
+
+
+class GovMetricsError(Exception):
+    """An error about the user's input or set-up, with a one-line message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    @classmethod
+    def make(cls, code: str, **kwargs: object) -> "GovMetricsError":
+        template: str = getattr(Errors, code)
+        return cls(code, template.format(**kwargs))

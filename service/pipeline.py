@@ -1,0 +1,163 @@
+"""The Chinese spaCy pipeline: pkuseg segmentation, sentences, quantities, records.
+
+Components are registered under versioned factory names and composed by
+config; each has one job. Data flows one way:
+tokenizer (pkuseg) -> govmetrics_sentencizer_v1 -> govmetrics_quantities_v1
+-> govmetrics_rule_assembler_v1 (writes `doc._.records`).
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable
+
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+
+from service.assembler import RecordAssembler
+from service.errors import GovMetricsError
+from service.quantities import Quantity, QuantityGrammar
+from service.records import Record
+from service.settings import Settings, get_settings
+
+SPAN_KEY = "quantities"
+
+if not Doc.has_extension("records"):
+    Doc.set_extension("records", default=None)
+if not Span.has_extension("quantity"):
+    Span.set_extension("quantity", default=None)
+
+_FINAL = "。！？!?；;"
+_HEADING = re.compile(r"^\s*([一二三四五六七八九十]+、|（[一二三四五六七八九十]+）|\([一二三四五六七八九十]+\)|\d+[、.．]|第[一二三四五六七八九十]+部分)")
+
+
+class GovSentencizer:
+    """Sentence starts that survive PDF line breaks.
+
+    A newline ends a sentence only where the line before ends in final
+    punctuation, the next line is a heading, or a blank line follows;
+    otherwise it is a line wrap inside a sentence.
+    """
+
+    def __init__(self, nlp: Language, name: str) -> None:
+        self.name = name
+
+    def __call__(self, doc: Doc) -> Doc:
+        text = doc.text
+        starts = {0}
+        for m in re.finditer(r"[。！？!?]+[”’」』）)]*", text):
+            starts.add(m.end())
+        for m in re.finditer(r"\n", text):
+            before = text[:m.start()].rstrip(" \t\u3000")
+            nxt_line = text[m.end():m.end() + 40]
+            if not before or before[-1] in _FINAL + "：:" or _HEADING.match(nxt_line) or nxt_line.startswith("\n") \
+                    or len(before) - before.rfind("\n") < 30:
+                starts.add(m.end())
+        for tok in doc:
+            tok.is_sent_start = tok.i == 0 or tok.idx in starts or (
+                tok.idx > 0 and text[tok.idx - 1] == "\n" and tok.idx in starts)
+        return doc
+
+
+class QuantityTagger:
+    """Runs the QuantityGrammar and aligns each quantity with whole tokens."""
+
+    def __init__(self, nlp: Language, name: str) -> None:
+        self.name = name
+        self.grammar = QuantityGrammar()
+
+    def predict(self, docs: Iterable[Doc]) -> list[list[Quantity]]:
+        return [self.grammar.find(doc.text) for doc in docs]
+
+    def set_annotations(self, docs: Iterable[Doc], found: list[list[Quantity]]) -> None:
+        for doc, quantities in zip(docs, found):
+            split_at_boundaries(doc, [b for q in quantities for b in (q.start, q.end)])
+            spans = []
+            for q in quantities:
+                span = doc.char_span(q.start, q.end, label=q.kind, alignment_mode="strict")
+                if span is None:  # whitespace-only edge cases: keep the record, widen the span
+                    span = doc.char_span(q.start, q.end, label=q.kind, alignment_mode="expand")
+                span._.quantity = q
+                spans.append(span)
+            doc.spans[SPAN_KEY] = spans
+
+    def __call__(self, doc: Doc) -> Doc:
+        self.set_annotations([doc], self.predict([doc]))
+        return doc
+
+
+class RuleAssemblerComponent:
+    """The rule baseline: quantities in, records (role, links) out."""
+
+    def __init__(self, nlp: Language, name: str) -> None:
+        self.name = name
+        self.assembler = RecordAssembler()
+
+    def predict(self, docs: Iterable[Doc]) -> list[list[Record]]:
+        out = []
+        for doc in docs:
+            quantities = [s._.quantity for s in doc.spans.get(SPAN_KEY, [])]
+            tokens = [(t.text, t.idx, t.idx + len(t.text)) for t in doc]
+            sents = [(s.start_char, s.end_char) for s in doc.sents] if doc.has_annotation("SENT_START") \
+                else [(0, len(doc.text))]
+            out.append(self.assembler.assemble(doc.text, quantities, tokens, sents))
+        return out
+
+    def set_annotations(self, docs: Iterable[Doc], records: list[list[Record]]) -> None:
+        for doc, recs in zip(docs, records):
+            doc._.records = recs
+
+    def __call__(self, doc: Doc) -> Doc:
+        self.set_annotations([doc], self.predict([doc]))
+        return doc
+
+
+@Language.factory("govmetrics_sentencizer_v1")
+def make_sentencizer(nlp: Language, name: str) -> GovSentencizer:
+    return GovSentencizer(nlp, name)
+
+
+@Language.factory("govmetrics_quantities_v1")
+def make_quantities(nlp: Language, name: str) -> QuantityTagger:
+    return QuantityTagger(nlp, name)
+
+
+@Language.factory("govmetrics_rule_assembler_v1")
+def make_rule_assembler(nlp: Language, name: str) -> RuleAssemblerComponent:
+    return RuleAssemblerComponent(nlp, name)
+
+
+def split_at_boundaries(doc: Doc, boundaries: Iterable[int]) -> None:
+    """Split tokens so that every boundary falls between tokens (`编12` -> `编` `12`)."""
+    for b in sorted(set(boundaries)):
+        for tok in doc:
+            if tok.idx < b < tok.idx + len(tok.text):
+                cut = b - tok.idx
+                with doc.retokenize() as retok:
+                    retok.split(tok, [tok.text[:cut], tok.text[cut:]], heads=[(tok, 1), (tok, 1)])
+                break
+            if tok.idx >= b:
+                break
+
+
+def build_pipeline(settings: Settings | None = None, segmenter: str = "pkuseg") -> Language:
+    """A blank `zh` pipeline with pkuseg and the GovMetrics components."""
+    settings = settings or get_settings()
+    config = {"nlp": {"tokenizer": {"@tokenizers": "spacy.zh.ChineseTokenizer", "segmenter": segmenter}}}
+    nlp = spacy.blank("zh", config=config)
+    if segmenter == "pkuseg":
+        model = Path(settings.pkuseg_model)
+        if not (model / "features.pkl").exists() and not (model / "features.msgpack").exists():
+            raise GovMetricsError.make("E031", path=model)
+        nlp.tokenizer.initialize(pkuseg_model=str(model), pkuseg_user_dict=str(settings.user_dict))
+    nlp.add_pipe("govmetrics_sentencizer_v1")
+    nlp.add_pipe("govmetrics_quantities_v1")
+    nlp.add_pipe("govmetrics_rule_assembler_v1")
+    return nlp
+
+
+@lru_cache(maxsize=2)
+def load_pipeline(segmenter: str = "pkuseg") -> Language:
+    return build_pipeline(segmenter=segmenter)

@@ -1,0 +1,1 @@
+"""Training-side code: annotated corpus, model training and evaluation."""
