@@ -43,7 +43,12 @@ _CN_CHARS = "".join(_CN_DIGIT) + "".join(_CN_SMALL_UNIT) + "".join(_CN_BIG_UNIT)
 _SPACE = "[ \t\u3000\u00a0]"
 _ARABIC = r"[0-9０-９]+(?:[,，][0-9０-９]{3})*(?:[.．][0-9０-９]+)?"
 _CHINESE = rf"[{_CN_CHARS}]+(?:[点點][{''.join(_CN_DIGIT)}]+)?"
-_NUMBER_RE = re.compile(rf"百分之(?:{_ARABIC}|{_CHINESE})|{_ARABIC}|{_CHINESE}")
+_MIXED = r"[0-9]+[亿万][0-9][千百]"
+_DOUBLING = r"翻了?[一两二三四五]番"
+_NUMBER_RE = re.compile(rf"{_DOUBLING}|百分之(?:{_ARABIC}|{_CHINESE})|{_MIXED}|{_ARABIC}|{_CHINESE}")
+# A page break between a number and its unit in PDF text: newline, an optional
+# page-number line (`— 7 —`, `- 15 -`, `27`), blank lines.
+_PAGE_GAP = re.compile(r"[ \t\u3000]*(?:\n[ \t\u3000]*(?:[—\-─]+ ?\d{1,3} ?[—\-─]*|\d{1,3})?[ \t\u3000]*)*\n[ \t\u3000]*")
 
 _SCALE_WORDS = tuple(w for w, _ in SCALES)
 _UNITS_LONGEST = sorted(
@@ -60,7 +65,8 @@ _PER_PIECES = sorted(
 )
 
 _PREFIX_APPROX = (
-    ("大约", "about"), ("约合", "about"), ("约", "about"), ("近似", "about"),
+    ("大约", "about"), ("约合", "about"), ("约为", "about"), ("约", "about"), ("近似", "about"),
+    ("不低于", "at_least"), ("不少于", "at_least"), ("略高于", "at_least"), ("不超过", "at_most"),
     ("将近", "at_most"), ("接近", "at_most"), ("不足", "at_most"), ("不到", "at_most"),
     ("最多", "at_most"), ("近", "at_most"),
     ("超过", "at_least"), ("逾", "at_least"), ("至少", "at_least"), ("突破", "at_least"),
@@ -237,6 +243,12 @@ class QuantityGrammar:
     def _candidate(self, text: str, m: re.Match[str]) -> _Candidate | None:
         raw = m.group(0)
         start, end = m.span()
+        if raw.startswith("翻"):
+            times = Decimal(2) ** int(parse_chinese(raw[-2]))
+            return _Candidate(start=start, end=end, number=raw, value=times, value_text=normalize_decimal(times),
+                              is_chinese=True, is_percent_words=False, unit="倍", extra={"fixed": "1"})
+        if re.fullmatch(_MIXED, raw):
+            return self._mixed(text, raw, start, end)
         percent_words = raw.startswith("百分之")
         body = raw[3:] if percent_words else raw
         is_chinese = not re.match(r"[0-9０-９]", body)
@@ -275,10 +287,23 @@ class QuantityGrammar:
 
     @staticmethod
     def _trim_chinese(body: str, end: int) -> tuple[str, int]:
-        # A Chinese run may swallow a following 万/千 that starts a unit (千米, 千克).
-        while body and body[-1] in "千" and len(body) > 1:
-            break
         return body, end
+
+    @staticmethod
+    def _mixed(text: str, raw: str, start: int, end: int) -> _Candidate:
+        """`2万5千公里` = 25000; `1亿3千多万` = 13000 (in 万): the last scale word scales the tail."""
+        big = Decimal(10) ** (8 if "亿" in raw else 4)
+        head, tail = re.split("[亿万]", raw)
+        small = Decimal(1000 if tail[-1] == "千" else 100)
+        tail_digit = Decimal(tail[:-1])
+        after = text[end:end + 2]
+        trailing = "万" if after[:1] == "万" or after[:2] in ("多万", "余万") else ""
+        if trailing:
+            value = (Decimal(head) * big + tail_digit * small * Decimal(10) ** 4) / Decimal(10) ** 4
+        else:
+            value = Decimal(head) * big + tail_digit * small
+        return _Candidate(start=start, end=end, number=raw, value=value, value_text=normalize_decimal(value),
+                          is_chinese=False, is_percent_words=False)
 
     def _read_unit(self, text: str, c: _Candidate) -> None:
         p = c.end
@@ -286,16 +311,22 @@ class QuantityGrammar:
         if c.is_percent_words:
             c.unit = "%"
             return
+        if c.extra.get("fixed"):
+            return
+        gap = _PAGE_GAP.match(text, p)
+        if gap and (self._match_unit(text, gap.end()) or text.startswith(_SCALE_WORDS, gap.end())
+                    or text[gap.end():gap.end() + 1] in ("余", "多")):
+            p = gap.end()
         # spaces that PDF extraction puts before units
         q = p
         while q < n and q - p < _LEADING_SPACE_MAX and re.match(_SPACE, text[q]):
             q += 1
-        if q < n and text[q] in "余多" and not text.startswith("多元", q) and not _is_multi_word(text, q):
+        if q < n and text[q] in "余多" and not text.startswith("多元化", q) and not _is_multi_word(text, q):
             c.inner_approx = True
             q += 1
         for word in _TIME_LONGEST:
             if text.startswith(word, q):
-                if word == "年" and text.startswith("年均", q):
+                if word == "年" and (text.startswith("年均", q) or "年限" in text[max(0, c.start - 10):c.start]):
                     break
                 c.reason = f"time:{word}"
                 c.end = q + len(word)
@@ -308,9 +339,12 @@ class QuantityGrammar:
                     q += len(word)
                     break
             if c.scale:
-                if q < n and text[q] in "余多" and not text.startswith("多元", q):
+                if q < n and text[q] in "余多" and not text.startswith("多元化", q):
                     c.inner_approx = True
                     q += 1
+                    if text.startswith("亿", q) and c.scale == "万":  # 4万多亿元
+                        c.scale = "万亿"
+                        q += 1
                 r = q
                 while r < n and r - q < _LEADING_SPACE_MAX and re.match(_SPACE, text[r]):
                     r += 1
@@ -362,6 +396,24 @@ class QuantityGrammar:
         if before == "第" or text[max(0, c.start - 2):c.start] in ("第 ", "No", "NO"):
             c.reason = "ordinal"
             return
+        if re.match(r"[A-Za-z]", before):
+            c.reason = "code"
+            return
+        after2 = text[c.end:c.end + 2]
+        if c.unit == "次" and after2 in ("会议", "全会", "产业", "党代", "人代"):
+            c.reason = "ordinal"
+            return
+        if after2 in ("不漏", "不落", "不缺", "不少"):
+            c.reason = "idiom"
+            return
+        if text[max(0, c.start - 2):c.start] == "单价":
+            c.reason = "threshold"
+            return
+        if c.is_chinese and c.value <= 10 and not c.inner_approx and not c.scale \
+                and c.unit in ("个", "项", "大", "类", "条", "种") and (_CJK.match(text[c.end:c.end + 1] or " ")
+                                                                  or text[c.end:c.end + 1] in "“\"《"):
+            c.reason = "descriptor"
+            return
         if any(s <= c.start < e for s, e in quoted):
             c.reason = "quoted"
             return
@@ -369,7 +421,8 @@ class QuantityGrammar:
             c.reason = "slogan"
             return
         after = text[c.end:c.end + 1]
-        if before in "+＋" or after in ("+", "＋") or text[c.start - 1:c.start] in "-－" and re.match(r"[0-9]", text[c.start - 2:c.start - 1] or "x"):
+        if (before and before in "+＋") or after in ("+", "＋") or (
+                before and before in "-－" and re.match(r"[0-9]", text[c.start - 2:c.start - 1] or "x")):
             c.reason = "formula-or-phone"
             return
         digits = re.sub(r"\D", "", c.number.translate(_FW_DIGITS))
@@ -402,6 +455,8 @@ class QuantityGrammar:
             if text[max(0, c.start - 2):c.start] in _CHANGE_VERBS_FOR_BARE and "." in c.number:
                 c.unit = ""
                 c.extra["kind"] = "percent"
+            elif _money_context(text, c.start, c.end):
+                c.extra["kind"] = "amount"
             else:
                 c.extra["kind"] = "count"
             c.reason = None
@@ -435,6 +490,8 @@ class QuantityGrammar:
                     continue
                 approx, qualifier = a, word
                 break
+        if approx == "exact" and re.search(r"(至少|不少于|不低于)[\u4e00-\u9fff]{1,3}$", text[max(0, c.start - 7):c.start]):
+            approx, qualifier = "at_least", "至少"
         post = text[c.end:c.end + 3].lstrip(" \t\u3000")
         for word, a in _SUFFIX_APPROX:
             if post.startswith(word):
@@ -453,11 +510,7 @@ class QuantityGrammar:
         if c.unit:
             head = c.unit.split("/", 1)[0]
             return UNIT_KIND.get(head, "count")
-        # a scale word and nothing after it: money where the sentence talks money
-        window = text[max(0, c.start - 25):c.start]
-        if re.search(r"资金|经费|收入|支出|预算|决算|金额|投资|拨付|补助|财政|费用|税|资产|债", window):
-            return "amount"
-        return "count"
+        return "amount" if _money_context(text, c.start, c.end) else "count"
 
     def _merge_range(self, text: str, prev: Quantity | _Candidate, cand: _Candidate,
                      q: Quantity) -> Quantity | None:
@@ -486,6 +539,23 @@ class QuantityGrammar:
         )
 
 
+_MONEY_WORDS = re.compile(r"资金|经费|收入|支出|预算|决算|金额|投资|拨付|补助|财政|费用|资产|债|拨款|合计|专项|购置|采购|元")
+_PEOPLE_AFTER = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _money_context(text: str, start: int, end: int) -> bool:
+    """A figure without a money unit (`1720.00万`, `为0`) is money when its clause talks money."""
+    if _PEOPLE_AFTER.match(text[end:end + 1] or " ") and not text.startswith(("元", "以上", "左右", "以下", "以内"), end):
+        return False  # 6600多万农村人口: the noun after it is what is counted
+    i = start - 1
+    while i >= 0 and text[i] not in "，,。；;\n":
+        i -= 1
+    clause = text[i + 1:start]
+    if re.search(r"人口|人次|群众|学生|家庭|户|人$", clause):
+        return False
+    return bool(_MONEY_WORDS.search(clause)) or bool(re.search(r"[万亿]元", text[max(0, start - 40):start]))
+
+
 def _strip_scale(unit: str) -> str:
     for word in _SCALE_WORDS:
         if unit.startswith(word) and not (word == "千" and unit[1:2] in ("克", "米", "瓦")):
@@ -495,7 +565,7 @@ def _strip_scale(unit: str) -> str:
 
 def _is_multi_word(text: str, q: int) -> bool:
     # 多 starting a word (多种, 多措并举, 多部门) is not the approximation 多.
-    return text[q] == "多" and text[q + 1:q + 2] in ("种", "措", "部", "方", "元", "项", "渠", "次", "个", "家")
+    return text[q] == "多" and text[q + 1:q + 2] in ("种", "措", "部", "方", "项", "渠", "样", "重", "维")
 
 
 def normalize_written(number: str) -> str:

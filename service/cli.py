@@ -1,0 +1,172 @@
+"""The `govmetrics` command line.
+
+    govmetrics extract PATH... [--format jsonl|json|table]
+    govmetrics annotations check|stats [PATH...]
+    govmetrics evaluate [--split test] [--kind budget] [--out DIR] [--json]
+
+Errors about the input are one line each on stderr, never a traceback; the
+exit status is non-zero when any input failed, after the rest were processed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from service.errors import GovMetricsError
+
+KIND_ZH = {"amount": "金额", "count": "计数", "percent": "比率", "measure": "计量", "score": "评分"}
+ROLE_ZH = {"value": "数值", "change": "变化量", "change_rate": "变化率", "share": "占比",
+           "completion": "完成率", "target": "目标"}
+DIRECTION_ZH = {"increase": "增加", "decrease": "减少", "flat": "持平", None: ""}
+APPROX_ZH = {"exact": "", "at_least": "≥", "about": "约", "at_most": "≤"}
+
+
+def _err(message: str) -> None:
+    print(f"govmetrics: error: {message}", file=sys.stderr)
+
+
+def _span(rec: dict[str, Any], key: str) -> str:
+    return (rec.get(key) or {}).get("text", "")
+
+
+def render_table(result: dict[str, Any], out: TextIO) -> None:
+    records = result["records"]
+    out.write(f"文档：{result['doc']}　记录数：{len(records)}\n")
+    header = ["序号", "原文", "类型", "规范值", "单位", "约数", "角色", "方向", "指标", "动作", "时期", "基期"]
+    rows = [header]
+    for i, r in enumerate(records, 1):
+        n = r["normalized"]
+        value = n["value"] + (f"–{n['upper']}" if n.get("upper") else "")
+        rows.append([str(i), r["text"].replace("\n", " "), KIND_ZH.get(r["kind"], r["kind"]), value, n["unit"],
+                     APPROX_ZH.get(r["approx"], r["approx"]), ROLE_ZH.get(r["role"], r["role"]),
+                     DIRECTION_ZH.get(r["direction"], ""), _span(r, "metric"), _span(r, "action"),
+                     _span(r, "period"), _span(r, "baseline")])
+    widths = [max(_width(row[c]) for row in rows) for c in range(len(header))]
+    for row in rows:
+        out.write("  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(row, widths)).rstrip() + "\n")
+    out.write("\n")
+
+
+def _width(s: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from service.readers import decode_text, read_path
+    from service.extract import Extractor, doc_name
+
+    try:
+        extractor = Extractor()
+    except GovMetricsError as exc:
+        _err(exc.message)
+        return 2
+    failed = 0
+    results: list[dict[str, Any]] = []
+    paths: list[str] = args.paths
+    progress = _progress(len(paths), "extract")
+    for path in paths:
+        try:
+            if path == "-":
+                data = sys.stdin.buffer.read()
+                if not data.strip():
+                    raise GovMetricsError.make("E002", name="stdin")
+                text, _ = decode_text(data, "stdin")
+                result = extractor.extract_text(text, "stdin").to_json()
+            else:
+                read = read_path(path, max_bytes=args.max_bytes)
+                result = extractor.extract_text(read.text, doc_name(path)).to_json()
+        except GovMetricsError as exc:
+            failed += 1
+            _err(exc.message)
+            progress.update(1)
+            continue
+        except Exception as exc:  # a bug must not lose the other files' results
+            failed += 1
+            _err(f"{path}: internal error: {type(exc).__name__}: {exc}")
+            progress.update(1)
+            continue
+        progress.update(1)
+        if args.format == "jsonl":
+            sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        elif args.format == "table":
+            render_table(result, sys.stdout)
+        else:
+            results.append(result)
+    progress.close()
+    if args.format == "json":
+        json.dump(results, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    return 1 if failed else 0
+
+
+def _progress(total: int, desc: str) -> Any:
+    from tqdm import tqdm
+
+    # Only on a terminal and only for real batches: pipes and single files stay clean.
+    return tqdm(total=total, desc=desc, unit="doc", file=sys.stderr,
+                disable=total < 2 or not sys.stderr.isatty())
+
+
+def cmd_annotations(args: argparse.Namespace) -> int:
+    from training.annotations import main as annotations_main
+    from training.corpus_stats import print_stats
+
+    if args.action == "check":
+        return annotations_main(["check", *args.paths])
+    if args.action == "stats":
+        return print_stats([Path(p) for p in args.paths] or None)
+    return 2
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from training.evaluate import main as evaluate_main
+
+    ids = set(args.docs.split(",")) if args.docs else None
+    return evaluate_main(args.split, args.origin, args.kind, ids, Path(args.out) if args.out else None, args.json)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="govmetrics", description="Metric records from Chinese government documents.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("extract", help="extract records from files (txt in any Chinese encoding, docx, pdf, html)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="input files; - reads standard input")
+    p.add_argument("--format", choices=("jsonl", "json", "table"), default="jsonl")
+    p.add_argument("--max-bytes", type=int, default=None, help="refuse files larger than this (default 20 MB)")
+    p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("annotations", help="validate and count the annotated corpus")
+    p.add_argument("action", choices=("check", "stats"))
+    p.add_argument("paths", nargs="*", metavar="PATH", help="JSONL files or folders (default annotations/data)")
+    p.set_defaults(func=cmd_annotations)
+
+    p = sub.add_parser("evaluate", help="score the extractor against the annotated corpus (RECORDS.md scores)")
+    p.add_argument("--split", choices=("train", "dev", "test"))
+    p.add_argument("--origin", choices=("real", "authored"))
+    p.add_argument("--kind", choices=("work-summary", "budget", "work-report"))
+    p.add_argument("--docs", help="comma-separated document ids")
+    p.add_argument("--out", help="write gold.jsonl and pred.jsonl here (for ../shared/tools/score.py)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+SEED = SHARED / "corpus" / "seed" / "000_0b63caf340faed07.txt"
+
+
+@pytest.fixture(scope="session")
+def extractor():
+    from service.extract import Extractor
+
+    return Extractor()
+
+
+@pytest.fixture(scope="session")
+def seed_text() -> str:
+    return SEED.read_bytes().decode("utf-8")
