@@ -9,6 +9,7 @@ learned model must beat, so it sets no confidence: `confidence` stays null.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 from service.quantities import Quantity
@@ -32,6 +33,7 @@ ACTION_VERBS: tuple[str, ...] = tuple(sorted({
     "追缴", "罚没", "罚款", "收治", "救治", "诊疗", "筛查", "体检", "签订", "举报", "投诉",
 }, key=len, reverse=True))
 
+_VERB_SUFFIX = re.compile("(?:" + "|".join(re.escape(v) for v in ACTION_VERBS if len(v) >= 2) + ")$")
 _DIRECTION_VERBS = (
     ("增加", "increase"), ("增长", "increase"), ("提高", "increase"), ("上升", "increase"),
     ("扩大", "increase"), ("上涨", "increase"), ("提升", "increase"), ("增", "increase"),
@@ -74,6 +76,7 @@ class RecordAssembler:
     def assemble(self, text: str, quantities: list[Quantity], tokens: list[_Token] | list[tuple[str, int, int]],
                  sentences: list[tuple[int, int]]) -> list[Record]:
         toks = [t if isinstance(t, _Token) else _Token(*t) for t in tokens]
+        self._starts = [t.start for t in toks]
         records: list[Record] = []
         prev: Record | None = None
         prev_sent = -1
@@ -94,7 +97,10 @@ class RecordAssembler:
         core = _strip_qualifiers(prefix)
         role, direction, verb_at = self._role(text, q, core, clause_start, sent)
         rec = Record(quantity=q, role=role, direction=direction)
-        before = [t for t in toks if clause_start <= t.start and t.end <= (verb_at if verb_at is not None else q.start)]
+        limit = verb_at if verb_at is not None else q.start
+        lo = bisect_left(self._starts, clause_start)
+        hi = bisect_right(self._starts, limit)
+        before = [t for t in toks[lo:hi] if t.end <= limit]
         metric, action = _noun_and_verb(before)
         if q.kind == "count" and role in ("value", "target"):
             metric = _noun_after(text, q, toks) or metric
@@ -223,9 +229,10 @@ def _verb_ending_at(before: list[_Token], i: int) -> tuple[TextSpan, int] | None
             return TextSpan(parts[0].start, parts[-1].end, word), i - n
     # a token that ends with a verb (我局侦破): accept the verb suffix
     t = before[i]
-    for v in ACTION_VERBS:
-        if len(v) >= 2 and t.text.endswith(v) and len(t.text) > len(v):
-            return TextSpan(t.end - len(v), t.end, v), i - 1
+    m = _VERB_SUFFIX.search(t.text)
+    if m and m.start() > 0:
+        v = m.group(0)
+        return TextSpan(t.end - len(v), t.end, v), i - 1
     return None
 
 

@@ -8,11 +8,14 @@ tokenizer (pkuseg) -> govmetrics_sentencizer_v1 -> govmetrics_quantities_v1
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
+import numpy
 import spacy
+from spacy.attrs import SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
@@ -55,9 +58,10 @@ class GovSentencizer:
             if not before or before[-1] in _FINAL + "：:" or _HEADING.match(nxt_line) or nxt_line.startswith("\n") \
                     or len(before) - before.rfind("\n") < 30:
                 starts.add(m.end())
-        for tok in doc:
-            tok.is_sent_start = tok.i == 0 or tok.idx in starts or (
-                tok.idx > 0 and text[tok.idx - 1] == "\n" and tok.idx in starts)
+        # One array write: setting token.is_sent_start one by one is quadratic in spaCy.
+        if len(doc):
+            flags = numpy.array([1 if (tok.i == 0 or tok.idx in starts) else -1 for tok in doc], dtype="int32")
+            doc.from_array([SENT_START], flags.astype("uint64").reshape(len(doc), 1))
         return doc
 
 
@@ -131,15 +135,23 @@ def make_rule_assembler(nlp: Language, name: str) -> RuleAssemblerComponent:
 
 def split_at_boundaries(doc: Doc, boundaries: Iterable[int]) -> None:
     """Split tokens so that every boundary falls between tokens (`编12` -> `编` `12`)."""
+    starts = [t.idx for t in doc]
+    cuts: dict[int, list[int]] = {}
     for b in sorted(set(boundaries)):
-        for tok in doc:
-            if tok.idx < b < tok.idx + len(tok.text):
-                cut = b - tok.idx
-                with doc.retokenize() as retok:
-                    retok.split(tok, [tok.text[:cut], tok.text[cut:]], heads=[(tok, 1), (tok, 1)])
-                break
-            if tok.idx >= b:
-                break
+        i = bisect_right(starts, b) - 1
+        if i < 0:
+            continue
+        tok = doc[i]
+        if tok.idx < b < tok.idx + len(tok.text):
+            cuts.setdefault(i, []).append(b - tok.idx)
+    if not cuts:
+        return
+    with doc.retokenize() as retok:
+        for i, offsets in cuts.items():
+            tok = doc[i]
+            edges = [0, *offsets, len(tok.text)]
+            orths = [tok.text[a:b] for a, b in zip(edges, edges[1:])]
+            retok.split(tok, orths, heads=[(tok, 0)] * len(orths))
 
 
 def build_pipeline(settings: Settings | None = None, segmenter: str = "pkuseg") -> Language:
