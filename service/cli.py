@@ -2,6 +2,7 @@
 
     govmetrics extract PATH... [--format jsonl|json|table]
     govmetrics annotations check|stats [PATH...]
+    govmetrics annotations export|import [PATH...] --format labelstudio|doccano --out FILE
     govmetrics evaluate [--split test] [--kind budget] [--out DIR] [--json]
 
 Errors about the input are one line each on stderr, never a traceback; the
@@ -121,7 +122,30 @@ def cmd_annotations(args: argparse.Namespace) -> int:
         return annotations_main(["check", *args.paths])
     if args.action == "stats":
         return print_stats([Path(p) for p in args.paths] or None)
-    return 2
+    from training.annotations import load_corpus
+    from training.interchange import export, import_
+
+    if not args.out:
+        _err(f"annotations {args.action} needs --out FILE")
+        return 2
+    if args.action == "export":
+        docs = load_corpus([Path(p) for p in args.paths] or None)
+        export(docs, args.format, Path(args.out))
+        print(f"exported {len(docs)} documents to {args.out} ({args.format})")
+        return 0
+    if len(args.paths) != 1:
+        _err("annotations import takes exactly one FILE")
+        return 2
+    try:
+        docs_out = import_(args.format, Path(args.paths[0]))
+    except (OSError, ValueError, KeyError) as exc:
+        _err(f"{args.paths[0]}: cannot import {args.format}: {exc}")
+        return 1
+    with open(args.out, "w", encoding="utf-8") as f:
+        for d in docs_out:
+            f.write(json.dumps(d, ensure_ascii=False) + "\n")
+    print(f"imported {len(docs_out)} documents to {args.out}; run `govmetrics annotations check {args.out}`")
+    return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -142,8 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_extract)
 
     p = sub.add_parser("annotations", help="validate and count the annotated corpus")
-    p.add_argument("action", choices=("check", "stats"))
-    p.add_argument("paths", nargs="*", metavar="PATH", help="JSONL files or folders (default annotations/data)")
+    p.add_argument("action", choices=("check", "stats", "export", "import"))
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="JSONL files or folders (default annotations/data); for import, the file to import")
+    p.add_argument("--format", choices=("labelstudio", "doccano"), default="labelstudio",
+                   help="export/import: Label Studio JSON or doccano JSONL")
+    p.add_argument("--out", help="export/import: the file to write")
     p.set_defaults(func=cmd_annotations)
 
     p = sub.add_parser("evaluate", help="score the extractor against the annotated corpus (RECORDS.md scores)")
