@@ -21,13 +21,14 @@ $(VENV)/.installed: pyproject.toml
 
 # spacy-pkuseg cannot download its model here; the `default` model ships inside
 # the PyPI sdist of pkuseg 0.0.25, fetched with a throw-away build environment.
-$(PKUSEG_DIR)/weights.npz:
+$(PKUSEG_DIR)/weights.npz: $(VENV)/.installed
 	$(PYTHON) -m venv .cache/pkuseg-env
 	.cache/pkuseg-env/bin/pip install --quiet numpy cython wheel 'setuptools<70'
 	.cache/pkuseg-env/bin/pip download --quiet --no-deps --no-build-isolation pkuseg==0.0.25 -d .cache/pkuseg-sdist
 	mkdir -p models/pkuseg
 	tar -xzf .cache/pkuseg-sdist/pkuseg-0.0.25.tar.gz -C .cache/pkuseg-sdist pkuseg-0.0.25/pkuseg/models/default
 	rm -rf $(PKUSEG_DIR) && mv .cache/pkuseg-sdist/pkuseg-0.0.25/pkuseg/models/default $(PKUSEG_DIR)
+	$(PY) -m service.segmenter_model $(PKUSEG_DIR)
 	test -f $@
 
 run: setup
