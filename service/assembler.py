@@ -130,12 +130,9 @@ class RecordAssembler:
             return "completion", None, None
         for verb, direction in _DIRECTION_VERBS:
             if core.endswith(verb) or core.endswith(verb + "了"):
-                rel = core.rfind(verb)
                 if len(verb) == 1 and not re.search(r"(比|较|同比|环比|相比)[^，,。；;]*$", core):
                     continue
-                verb_at = clause_start + (len(text[clause_start:q.start]) - len(text[clause_start:q.start].lstrip()))
                 verb_at = clause_start + text[clause_start:q.start].rfind(verb)
-                _ = rel
                 if q.unit.endswith("倍") or (q.kind == "percent" and q.normalized_unit != "pp"):
                     return "change_rate", direction, verb_at
                 return "change", direction, verb_at
@@ -195,13 +192,11 @@ def _noun_and_verb(before: list[_Token]) -> tuple[TextSpan | None, TextSpan | No
             action = joined[0]
             break
         i -= 1
+    metric: TextSpan | None = None
     if i < end_i:
-        first, last = before[i + 1], before[end_i]
-        metric: TextSpan | None = TextSpan(first.start, last.end, "")
-    else:
-        metric = None
-    if metric is not None:
-        metric = _fill(before, metric)
+        # whitespace tokens between the noun's tokens stay inside the span
+        parts = before[i + 1:end_i + 1]
+        metric = TextSpan(parts[0].start, parts[-1].end, "".join(t.text for t in parts))
     if action is None and i >= 0:
         # a verb further back in the clause (开展…行动，检查…): nearest one
         for j in range(i, -1, -1):
@@ -210,12 +205,6 @@ def _noun_and_verb(before: list[_Token]) -> tuple[TextSpan | None, TextSpan | No
                 action = joined[0]
                 break
     return metric, action
-
-
-def _fill(before: list[_Token], span: TextSpan) -> TextSpan:
-    text = "".join(t.text for t in before if span.start <= t.start and t.end <= span.end)
-    # tokens are contiguous in the text except for whitespace tokens, which stay in
-    return TextSpan(span.start, span.end, text) if len(text) == span.end - span.start else TextSpan(span.start, span.end, text)
 
 
 def _verb_ending_at(before: list[_Token], i: int) -> tuple[TextSpan, int] | None:

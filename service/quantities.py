@@ -253,7 +253,6 @@ class QuantityGrammar:
         body = raw[3:] if percent_words else raw
         is_chinese = not re.match(r"[0-9０-９]", body)
         if is_chinese:
-            body, end = self._trim_chinese(body, end)
             if not body:
                 return None
             if not any(c in _CN_DIGIT for c in body) and not (
@@ -284,10 +283,6 @@ class QuantityGrammar:
             is_chinese=is_chinese, is_percent_words=percent_words,
         )
         return cand
-
-    @staticmethod
-    def _trim_chinese(body: str, end: int) -> tuple[str, int]:
-        return body, end
 
     @staticmethod
     def _mixed(text: str, raw: str, start: int, end: int) -> _Candidate:
@@ -376,7 +371,7 @@ class QuantityGrammar:
                 if u in ("元",) and text.startswith("元素", q):
                     return None
                 if u == "人" and text.startswith(("人民", "人员", "人大", "人社", "人口", "人工"), q):
-                    return "人" if text.startswith("人口", q) is False and text.startswith("人员", q) else None
+                    return "人" if text.startswith("人员", q) else None
                 if u == "度" and text.startswith(("度过", "度假"), q):
                     return None
                 if u == "分" and text.startswith(("分之", "分别", "分类", "分局", "分钟"), q):
