@@ -29,6 +29,7 @@ $(PKUSEG_DIR)/weights.npz: $(VENV)/.installed
 	tar -xzf .cache/pkuseg-sdist/pkuseg-0.0.25.tar.gz -C .cache/pkuseg-sdist pkuseg-0.0.25/pkuseg/models/default
 	rm -rf $(PKUSEG_DIR) && mv .cache/pkuseg-sdist/pkuseg-0.0.25/pkuseg/models/default $(PKUSEG_DIR)
 	$(PY) -m service.segmenter_model $(PKUSEG_DIR)
+	touch $@
 	test -f $@
 
 run: setup
