@@ -7,6 +7,7 @@ from typing import Any, Iterable
 
 from spacy.language import Language
 
+from service import __version__
 from service.errors import GovMetricsError
 from service.pipeline import load_pipeline
 from service.readers import ReadResult, read_path
@@ -21,9 +22,11 @@ class DocumentResult:
     text: str = ""
     read: ReadResult | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    # Arithmetic consistency checks over `records` (issue 7); indexes point into `records`.
+    checks: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"doc": self.doc, "records": [r.to_json() for r in self.records]}
+        return {"doc": self.doc, "records": [r.to_json() for r in self.records], "checks": self.checks}
 
 
 def doc_name(path: str | Path) -> str:
@@ -37,6 +40,11 @@ class Extractor:
     def __init__(self, nlp: Language | None = None) -> None:
         self.nlp = nlp or load_pipeline()
         self.settings = get_settings()
+
+    @property
+    def model_info(self) -> dict[str, str]:
+        """Name and version of what assigns roles and links, reported beside every result."""
+        return {"name": "rule-baseline", "version": __version__}
 
     def extract_text(self, text: str, doc: str = "text") -> DocumentResult:
         if len(text) > self.settings.max_chars:
