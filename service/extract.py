@@ -37,7 +37,10 @@ def doc_name(path: str | Path) -> str:
 class Extractor:
     """Holds the loaded pipeline; one instance serves many documents."""
 
-    def __init__(self, nlp: Language | None = None) -> None:
+    def __init__(self, nlp: Language | None = None, model: str | Path | None = None) -> None:
+        """`model`: None for the shipped default, "rules" for the rule baseline, or a model folder."""
+        if model not in (None, "rules") and not Path(model).is_dir():
+            raise GovMetricsError.make("E030", path=model)
         self.nlp = nlp or load_pipeline()
         self.settings = get_settings()
 
