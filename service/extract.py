@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from spacy.language import Language
+from spacy.tokens import Doc
 
 from service import __version__
 from service.errors import GovMetricsError
@@ -37,29 +38,40 @@ def doc_name(path: str | Path) -> str:
 class Extractor:
     """Holds the loaded pipeline; one instance serves many documents."""
 
-    def __init__(self, nlp: Language | None = None, model: str | Path | None = None) -> None:
-        """`model`: None for the shipped default, "rules" for the rule baseline, or a model folder."""
-        if model not in (None, "rules") and not Path(model).is_dir():
-            raise GovMetricsError.make("E030", path=model)
-        self.nlp = nlp or load_pipeline()
+    def __init__(self, nlp: Language | None = None, model: str | Path | None = None,
+                 min_confidence: float | None = None) -> None:
+        """`model`: None for the shipped default (GOVMETRICS_MODEL), "rules" for the rule
+        baseline, or a model folder. `min_confidence` drops records below it; the count of
+        dropped records is kept in each result's `meta` (never silent)."""
         self.settings = get_settings()
+        chosen = str(model) if model is not None else self.settings.model
+        if chosen != "rules" and not Path(chosen).is_dir():
+            raise GovMetricsError.make("E030", path=chosen)
+        self.model = chosen
+        self.min_confidence = self.settings.min_confidence if min_confidence is None else min_confidence
+        self.nlp = nlp or load_pipeline(model=chosen, min_confidence=self.min_confidence)
 
     @property
     def model_info(self) -> dict[str, str]:
         """Name and version of what assigns roles and links, reported beside every result."""
-        return {"name": "rule-baseline", "version": __version__}
+        if self.model == "rules":
+            return {"name": "rule-baseline", "version": __version__}
+        return dict(self.nlp.get_pipe("govmetrics_record_model_v1").tagger.info)
+
+    def _result(self, parsed: Doc, name: str, text: str) -> DocumentResult:
+        meta = {"dropped_below_confidence": parsed._.dropped_records} if parsed.has_extension("dropped_records") \
+            and self.model != "rules" else {}
+        return DocumentResult(doc=name, records=list(parsed._.records or []), text=text, meta=meta)
 
     def extract_text(self, text: str, doc: str = "text") -> DocumentResult:
         if len(text) > self.settings.max_chars:
             raise GovMetricsError.make("E013", name=doc, chars=len(text), limit=self.settings.max_chars)
-        parsed = self.nlp(text)
-        return DocumentResult(doc=doc, records=list(parsed._.records or []), text=text)
+        return self._result(self.nlp(text), doc, text)
 
     def extract_texts(self, items: Iterable[tuple[str, str]], batch_size: int = 8) -> list[DocumentResult]:
         items = list(items)
         docs = self.nlp.pipe((t for t, _ in items), batch_size=batch_size)
-        return [DocumentResult(doc=name, records=list(d._.records or []), text=t)
-                for (t, name), d in zip(items, docs)]
+        return [self._result(d, name, t) for (t, name), d in zip(items, docs)]
 
     def extract_path(self, path: str | Path) -> DocumentResult:
         read = read_path(path, max_bytes=self.settings.max_bytes)

@@ -154,9 +154,17 @@ def split_at_boundaries(doc: Doc, boundaries: Iterable[int]) -> None:
             retok.split(tok, orths, heads=[(tok, 0)] * len(orths))
 
 
-def build_pipeline(settings: Settings | None = None, segmenter: str = "pkuseg") -> Language:
-    """A blank `zh` pipeline with pkuseg and the GovMetrics components."""
+def build_pipeline(settings: Settings | None = None, segmenter: str | None = None, model: str = "rules",
+                   min_confidence: float = 0.0) -> Language:
+    """A blank `zh` pipeline with the GovMetrics components.
+
+    `model`: "rules" for the rule baseline, else a record-model folder. The rule
+    baseline reads words, so it runs on pkuseg; the model reads its own subword
+    tokens, so by default it runs on spaCy's character segmenter and skips
+    loading pkuseg's 180 MB (seconds of cold start).
+    """
     settings = settings or get_settings()
+    segmenter = segmenter or ("pkuseg" if model == "rules" else "char")
     config = {"nlp": {"tokenizer": {"@tokenizers": "spacy.zh.ChineseTokenizer", "segmenter": segmenter}}}
     nlp = spacy.blank("zh", config=config)
     if segmenter == "pkuseg":
@@ -166,10 +174,15 @@ def build_pipeline(settings: Settings | None = None, segmenter: str = "pkuseg") 
         nlp.tokenizer.initialize(pkuseg_model=str(model), pkuseg_user_dict=str(settings.user_dict))
     nlp.add_pipe("govmetrics_sentencizer_v1")
     nlp.add_pipe("govmetrics_quantities_v1")
-    nlp.add_pipe("govmetrics_rule_assembler_v1")
+    if model == "rules":
+        nlp.add_pipe("govmetrics_rule_assembler_v1")
+    else:
+        import service.model.component  # noqa: F401  (registers govmetrics_record_model_v1)
+
+        nlp.add_pipe("govmetrics_record_model_v1", config={"model": model, "min_confidence": min_confidence})
     return nlp
 
 
-@lru_cache(maxsize=2)
-def load_pipeline(segmenter: str = "pkuseg") -> Language:
-    return build_pipeline(segmenter=segmenter)
+@lru_cache(maxsize=4)
+def load_pipeline(segmenter: str | None = None, model: str = "rules", min_confidence: float = 0.0) -> Language:
+    return build_pipeline(segmenter=segmenter, model=model, min_confidence=min_confidence)

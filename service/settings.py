@@ -20,6 +20,9 @@ class Settings:
         "GOVMETRICS_PKUSEG_MODEL", PROJECT_ROOT / "models" / "pkuseg" / "default"))
     user_dict: Path = field(default_factory=lambda: _env_path(
         "GOVMETRICS_USER_DICT", DATA_DIR / "gov_userdict.txt"))
+    model: str = field(default_factory=lambda: os.environ.get(
+        "GOVMETRICS_MODEL", str(PROJECT_ROOT / "models" / "govmetrics-zh-v1")))
+    min_confidence: float = field(default_factory=lambda: float(os.environ.get("GOVMETRICS_MIN_CONFIDENCE", 0)))
     max_bytes: int = field(default_factory=lambda: int(os.environ.get("GOVMETRICS_MAX_BYTES", 20 * 1024 * 1024)))
     max_chars: int = field(default_factory=lambda: int(os.environ.get("GOVMETRICS_MAX_CHARS", 5_000_000)))
 

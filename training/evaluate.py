@@ -38,12 +38,20 @@ def select(docs: list[AnnotatedDoc], split: str | None = None, origin: str | Non
             and (kind is None or d.kind == kind) and (ids is None or d.id in ids)]
 
 
-def rule_predict(docs: list[AnnotatedDoc]) -> list[list[dict[str, Any]]]:
-    from service.extract import Extractor
+def extractor_predict(model: str | None) -> Predict:
+    """Predictions of the extractor with `model` (None: the shipped default; "rules": the baseline)."""
 
-    extractor = Extractor()
-    results = extractor.extract_texts([(d.text, d.id) for d in docs])
-    return [[r.to_json() for r in res.records] for res in results]
+    def predict(docs: list[AnnotatedDoc]) -> list[list[dict[str, Any]]]:
+        from service.extract import Extractor
+
+        extractor = Extractor(model=model)
+        results = extractor.extract_texts([(d.text, d.id) for d in docs])
+        return [[r.to_json() for r in res.records] for res in results]
+
+    return predict
+
+
+rule_predict = extractor_predict("rules")
 
 
 def in_regions(doc: AnnotatedDoc, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -90,30 +98,46 @@ def evaluate(docs: list[AnnotatedDoc], predict: Predict = rule_predict,
     return report
 
 
-def format_report(report: dict[str, Any]) -> str:
+def format_report(report: dict[str, Any], baseline: dict[str, Any] | None = None) -> str:
+    base_cols = f" {'base F1':>7} {'gain':>6}" if baseline else ""
     lines = [f"{'group':24} {'gold':>6} {'pred':>6} {'qty P':>6} {'qty R':>6} {'qty F1':>6} {'value':>6} "
-             f"{'rec P':>6} {'rec R':>6} {'rec F1':>6} {'ECE':>6}"]
+             f"{'rec P':>6} {'rec R':>6} {'rec F1':>6} {'ECE':>6}{base_cols}"]
     for name, s in report.items():
         if name.startswith("role="):
             continue
         q, r = s["quantity"], s["record"]
         ece = "n/a" if s.get("ece") is None else f"{s['ece']:.3f}"
+        extra = ""
+        if baseline and name in baseline:
+            b = baseline[name]["record"]["f1"]
+            extra = f" {b:7.3f} {r['f1'] - b:+6.3f}"
         lines.append(f"{name:24} {s['gold']:6d} {s['pred']:6d} {q['p']:6.3f} {q['r']:6.3f} {q['f1']:6.3f} "
-                     f"{s['value_accuracy']:6.3f} {r['p']:6.3f} {r['r']:6.3f} {r['f1']:6.3f} {ece:>6}")
+                     f"{s['value_accuracy']:6.3f} {r['p']:6.3f} {r['r']:6.3f} {r['f1']:6.3f} {ece:>6}{extra}")
     lines.append("")
-    lines.append(f"{'gold role':24} {'gold':>6} {'qty R':>6} {'rec R':>6}")
+    base_role = f" {'base R':>6}" if baseline else ""
+    lines.append(f"{'gold role':24} {'gold':>6} {'qty R':>6} {'rec R':>6}{base_role}")
     for name, s in report.items():
         if name.startswith("role="):
-            lines.append(f"{name:24} {s['gold']:6d} {s['quantity_recall']:6.3f} {s['record_recall']:6.3f}")
+            extra = f" {baseline[name]['record_recall']:6.3f}" if baseline and name in baseline else ""
+            lines.append(f"{name:24} {s['gold']:6d} {s['quantity_recall']:6.3f} {s['record_recall']:6.3f}{extra}")
     return "\n".join(lines)
 
 
 def main(split: str | None, origin: str | None, kind: str | None, ids: set[str] | None,
-         out_dir: Path | None, as_json: bool) -> int:
+         out_dir: Path | None, as_json: bool, model: str | None = None, baseline: bool = True,
+         metrics_out: Path | None = None) -> int:
     docs = select(load_corpus(), split, origin, kind, ids)
     if not docs:
         print("no annotated documents match the selection")
         return 1
-    report = evaluate(docs, rule_predict, out_dir)
-    print(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_report(report))
+    report = evaluate(docs, extractor_predict(model), out_dir)
+    base = evaluate(docs, rule_predict) if baseline and model != "rules" else None
+    if metrics_out is not None:
+        selection = {"split": split, "origin": origin, "kind": kind, "docs": len(docs)}
+        metrics_out.write_text(json.dumps({"selection": selection, "model": report, "baseline": base},
+                                          ensure_ascii=False, indent=2), encoding="utf-8")
+    if as_json:
+        print(json.dumps({"model": report, "baseline": base}, ensure_ascii=False, indent=2))
+    else:
+        print(format_report(report, base))
     return 0

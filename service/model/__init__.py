@@ -1,0 +1,1 @@
+"""The fine-tuned record model: encoder, heads, inference component."""

@@ -1,0 +1,119 @@
+"""Loading a shipped record model and running it on documents (no training code here)."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from service.errors import GovMetricsError
+from service.model.record_model import (
+    ModelConfig,
+    QuantityPrediction,
+    RecordModel,
+    batches,
+    collate,
+    decode,
+    featurize,
+    to_record,
+)
+from service.model.storage import load_int8
+from service.quantities import Quantity
+from service.records import Record
+
+WEIGHTS = "weights.int8.safetensors"
+
+
+@dataclass
+class Calibrator:
+    """Logistic regression from the parts' log-probabilities to P(record right as a whole),
+    fitted on the dev split (training/train.py)."""
+
+    weights: list[float]
+    bias: float
+
+    def __call__(self, features: list[float]) -> float:
+        z = self.bias + sum(w * x for w, x in zip(self.weights, features))
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    @classmethod
+    def load(cls, path: Path) -> "Calibrator | None":
+        if not path.exists():
+            return None
+        d = json.loads(path.read_text())
+        return cls(d["weights"], d["bias"])
+
+
+class RecordTagger:
+    """A loaded model: candidate quantities in, records with calibrated confidence out."""
+
+    def __init__(self, path: str | Path, quantize: bool = True, max_batch_tokens: int = 8192) -> None:
+        from tokenizers import Tokenizer
+
+        self.path = Path(path)
+        if not (self.path / "config.json").is_file() or not (self.path / WEIGHTS).is_file():
+            raise GovMetricsError.make("E030", path=self.path)
+        self.config = ModelConfig.load(self.path / "config.json")
+        self.tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+        self.pad_id = self.tokenizer.token_to_id("<pad>")
+        model = RecordModel(self.config)
+        model.load_state_dict(load_int8(self.path / WEIGHTS))
+        model.eval()
+        if quantize:
+            # int8 matmuls: about 3x faster on CPU at no measurable cost in accuracy (models/*/README.md).
+            with warnings.catch_warnings():  # torch marks the eager quantization API deprecated, not removed
+                warnings.simplefilter("ignore")
+                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        self.model = model
+        self.calibrator = Calibrator.load(self.path / "calibration.json")
+        self.max_batch_tokens = max_batch_tokens
+
+    @property
+    def info(self) -> dict[str, str]:
+        return {"name": self.config.name, "version": self.config.version}
+
+    def predict(self, texts: Sequence[str], quantities: Sequence[Sequence[Quantity]]) -> list[list[QuantityPrediction]]:
+        """Per document, one prediction per candidate quantity (role "none" included)."""
+        feats = [featurize(self.tokenizer, t, list(qs), self.config) for t, qs in zip(texts, quantities)]
+        flat = [(d, f) for d, fs in enumerate(feats) for f in fs]
+        out: list[list[QuantityPrediction]] = [[] for _ in texts]
+        by_id = {id(f): d for d, f in flat}
+        with torch.inference_mode():
+            for batch in batches([f for _, f in flat], self.max_batch_tokens):
+                x = collate(batch, self.pad_id)
+                logits = self.model(**x)
+                row = 0
+                for f in batch:
+                    n = len(f.quantities)
+                    part = {k: v[row:row + n] for k, v in logits.items()}
+                    d = by_id[id(f)]
+                    out[d].extend(decode([f], part, self.config, texts[d]))
+                    row += n
+        return out
+
+    def records(self, text: str, quantities: Sequence[Quantity], predictions: Sequence[QuantityPrediction],
+                min_confidence: float = 0.0) -> list[Record]:
+        recs = []
+        for p in sorted(predictions, key=lambda p: quantities[p.index].start):
+            if p.role == "none":
+                continue
+            conf = self.calibrator(p.features()) if self.calibrator else None
+            if conf is not None and conf < min_confidence:
+                continue
+            recs.append(to_record(quantities[p.index], p, text, None if conf is None else round(conf, 4)))
+        return recs
+
+
+def default_threads() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+@lru_cache(maxsize=4)
+def load_tagger(path: str) -> RecordTagger:
+    return RecordTagger(path)
