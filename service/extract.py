@@ -34,6 +34,12 @@ def doc_name(path: str | Path) -> str:
     return Path(str(path)).stem or str(path)
 
 
+def _checks(parsed: Any) -> list[dict[str, Any]]:
+    """The arithmetic audit's checks as JSON dicts (empty where a pipeline has no audit component)."""
+    found = parsed._.checks if parsed.has_extension("checks") else None
+    return [c.to_json() for c in found or []]
+
+
 class Extractor:
     """Holds the loaded pipeline; one instance serves many documents."""
 
@@ -53,12 +59,12 @@ class Extractor:
         if len(text) > self.settings.max_chars:
             raise GovMetricsError.make("E013", name=doc, chars=len(text), limit=self.settings.max_chars)
         parsed = self.nlp(text)
-        return DocumentResult(doc=doc, records=list(parsed._.records or []), text=text)
+        return DocumentResult(doc=doc, records=list(parsed._.records or []), text=text, checks=_checks(parsed))
 
     def extract_texts(self, items: Iterable[tuple[str, str]], batch_size: int = 8) -> list[DocumentResult]:
         items = list(items)
         docs = self.nlp.pipe((t for t, _ in items), batch_size=batch_size)
-        return [DocumentResult(doc=name, records=list(d._.records or []), text=t)
+        return [DocumentResult(doc=name, records=list(d._.records or []), text=t, checks=_checks(d))
                 for (t, name), d in zip(items, docs)]
 
     def extract_path(self, path: str | Path) -> DocumentResult:
