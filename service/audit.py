@@ -38,9 +38,13 @@ _BUDGET_CUE = re.compile(r"预算|年初安排|计划数")
 _FINAL_CUE = re.compile(r"决算|实际支出|实际完成|执行数|实际执行|实际使用")
 _LIST_OPENER = re.compile(r"^[\s，,、]*(其中|包括|主要用于以下方面|主要用于|分别为|分别是|具体为|具体如下)[：:，,]?")
 _NESTED_OPENER = re.compile(r"其中|包括")
-_AVERAGE = re.compile(r"年均|平均|累计|以上|以下")
+_AVERAGE = re.compile(r"年均|平均")
+_PREVIOUS_CUE = re.compile(r"上年|去年|上一年")
+_CLAUSE_START = re.compile(r"[，,。；;：:\n（(][^，,。；;：:\n（(]*$")
 _NAMED_TOTAL = re.compile(r"占(?P<name>[^，,。；;：:、\d]{2,24}?)(的比重|的比例|比重|比例|的)?(为|达|达到)?\s*$")
 _SANGONG = re.compile(r"三公")
+_HEADING_LINE = re.compile(r"\n[ \t\u3000]*(?:[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十\d]+[）)]|\d+[、.．]|第[一二三四五六七八九十]+部分)")
+_RESTATED_TOTAL = re.compile(r"合计|总计|共计|累计|总额|总数|总量|总里程|总规模")
 # The three 三公 items; the car item may be written as one or as its two halves.
 _SANGONG_ITEMS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("abroad", re.compile(r"因公出国[（(]?境?[）)]?费?")),
@@ -48,7 +52,8 @@ _SANGONG_ITEMS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("car", re.compile(r"公务用车购置(费)?(及|和)(公务用车)?运行(维护)?费?|公务用车费用|公务用车")),
 )
 _SANGONG_SPAN = 900  # characters after the total within which the three items are looked for
-_CHANGE_GAP = 16      # at most this many characters between `增加A` and `增长r%`
+# Between `增加A` and `增长r%` only a comma and a change word: the rate continues the same change.
+_CHANGE_GAP = re.compile(r"[，,、]?(同比|环比)?(增长|增加|上升|提高|上涨|下降|减少|降低|回落|下滑|增幅|降幅|幅度)?(了|为|达|达到)?")
 _VALUE_GAP = 90       # at most this many characters between the figure V and its change A
 _SHARE_GAP = 24       # at most this many characters between a part and its `占x%`
 _OPENER_GAP = 24      # at most this many characters between a total and its `其中`
@@ -271,26 +276,43 @@ def change_checks(ctx: _Context) -> list[Check]:
             continue
         if not _is_rate(rate) or change.record.quantity.kind == "percent":
             continue
-        gap = ctx.text[change.end:rate.start]
-        if len(gap) > _CHANGE_GAP or not ctx.same_sentence(change.end, rate.start) or _AVERAGE.search(
-                ctx.prefix(rate.index)):
+        gap = re.sub(r"\n[ \t\u3000]*[—\-]*\s*\d{1,3}\s*[—\-]*[ \t\u3000]*(?=\n)|\s", "", ctx.text[change.end:rate.start])
+        if not _CHANGE_GAP.fullmatch(gap) or _AVERAGE.search(ctx.prefix(rate.index)):
             continue
-        current = _current_value(ctx, change)
-        if current is None:
+        base = _current_value(ctx, change)
+        if base is None:
             continue
-        previous = current.value - change.value if direction == "increase" else current.value + change.value
+        stated_previous = _is_previous(ctx, base, change)
+        if stated_previous:
+            previous = base.value
+        else:
+            previous = base.value - change.value if direction == "increase" else base.value + change.value
         if previous <= 0:
             continue
         exact = _percent(change.value, previous)
         ok, computed = ratio_matches(rate.written, rate.decimals, exact)
         verdict = "相符" if ok else "不符"
-        sign = "−" if direction == "increase" else "+"
         word = "增加" if direction == "increase" else "减少"
-        msg = (f"增减率{verdict}：{word}{change.text} ÷ 上期数（{current.text} {sign} {change.text}）"
-               f"= {_fmt(computed)}%，文中为{rate.text}。")
-        out.append(Check("change", "ok" if ok else "mismatch", (rate.index, change.index, current.index),
+        if stated_previous:
+            basis = f"上期数{base.text}"
+        else:
+            sign = "−" if direction == "increase" else "+"
+            basis = f"上期数（{base.text} {sign} {change.text}）"
+        msg = f"增减率{verdict}：{word}{change.text} ÷ {basis} = {_fmt(computed)}%，文中为{rate.text}。"
+        out.append(Check("change", "ok" if ok else "mismatch", (rate.index, change.index, base.index),
                          rate.record.quantity.value, _fmt(computed), msg))
     return out
+
+
+def _is_previous(ctx: _Context, base: _Figure, change: _Figure) -> bool:
+    """`（2016年度…为V），增加A`: V is the earlier period's figure when its words name the change's baseline."""
+    before = ctx.text[max(0, base.start - 60):base.start]
+    m = _CLAUSE_START.search(before)
+    words = (before[m.start() + 1:] if m else before).replace(" ", "")
+    baseline = change.record.baseline
+    if baseline is not None and baseline.text.replace(" ", "") in words:
+        return True
+    return bool(_PREVIOUS_CUE.search(words))
 
 
 def _current_value(ctx: _Context, change: _Figure) -> _Figure | None:
@@ -325,6 +347,8 @@ def find_lists(ctx: _Context) -> list[_List]:
     for t in ctx.figures:
         if t is None or t.role != "value" or t.record.quantity.kind == "percent":
             continue
+        if _AVERAGE.search(ctx.prefix(t.index)):
+            continue  # `年均超收A，其中去年B`: an average is no total of its parts
         window = text[t.end:t.end + _OPENER_GAP]
         m = _LIST_OPENER.match(window)
         if m is None:
@@ -342,8 +366,13 @@ def find_lists(ctx: _Context) -> list[_List]:
             r = ctx.records[j]
             if r.quantity.start >= end:
                 break
+            if r.quantity.normalized_unit == t.unit and r.quantity.kind != t.record.quantity.kind:
+                ambiguous = True  # the same unit read as two kinds: the figures are not understood
+                break
             if not _same_measure(t, r):
                 continue
+            if _RESTATED_TOTAL.search(ctx.prefix(j)):
+                break  # `合计…`, `总里程…`: a total restated or another whole, not a part
             if r.role in ("change", "change_rate", "completion", "share") or _contrasts(total_prefix, ctx.prefix(j)):
                 continue
             f = ctx.figures[j]
@@ -385,6 +414,11 @@ def _list_end(ctx: _Context, total: _Figure, begin: int) -> int:
         nxt = re.search(r"[。！？!?]|\n[ \t\u3000]*\n", text[end + 1:])
         end_m = nxt
         end = end + 1 + nxt.start() if nxt else len(text)
+    heading = _HEADING_LINE.search(text, begin, end)
+    if heading is not None:
+        if not text[begin:heading.start()].strip():
+            return begin  # items under their own headings: a nested outline, not judged
+        end = heading.start()
     starts = [r.quantity.start for r in ctx.records]
     pos = begin
     for seg in re.split(r"(?<=[；;])", text[begin:end]):
@@ -397,8 +431,8 @@ def _list_end(ctx: _Context, total: _Figure, begin: int) -> int:
 
 def share_checks(ctx: _Context, lists: list[_List]) -> list[Check]:
     """`part，占x%`: x against part / total, the total being the list's or one named after 占."""
-    out = []
     owner = {p.index: lst for lst in lists for p in lst.parts}
+    pairs: list[tuple[_Figure, _Figure, _Figure, _List | None]] = []
     for s in ctx.figures:
         if s is None or s.role != "share" or not _is_rate(s) or s.index == 0:
             continue
@@ -409,17 +443,51 @@ def share_checks(ctx: _Context, lists: list[_List]) -> list[Check]:
                 or re.search(r"[。；;]", gap):
             continue
         total = _named_total(ctx, part, gap)
+        lst = None
         if total is None and "占" in gap and re.fullmatch(r"[\s，,]*占(比|比为)?[\s为]*", gap):
             lst = owner.get(part.index)
             total = lst.total if lst is not None else None
         if total is None or total.value == 0 or total.unit != part.unit:
             continue
+        pairs.append((s, part, total, lst))
+    adjusted = _rounding_adjusted(pairs)
+    out = []
+    for s, part, total, _ in pairs:
         exact = _percent(part.value, total.value)
         ok, computed = ratio_matches(s.written, s.decimals, exact)
+        note = ""
+        if not ok and s.index in adjusted:
+            ok, note = True, "（各项占比按合计100%调整了尾差）"
         verdict = "相符" if ok else "不符"
-        msg = f"占比{verdict}：{part.text} ÷ 总数{total.text} = {_fmt(computed)}%，文中为{s.text}。"
+        msg = f"占比{verdict}：{part.text} ÷ 总数{total.text} = {_fmt(computed)}%，文中为{s.text}{note}。"
         out.append(Check("share", "ok" if ok else "mismatch", (s.index, part.index, total.index),
                          s.record.quantity.value, _fmt(computed), msg))
+    return out
+
+
+def _rounding_adjusted(pairs: list[tuple[_Figure, _Figure, _Figure, _List | None]]) -> set[int]:
+    """Shares of one list forced to add up to exactly 100% (尾差调整): each may be one unit off.
+
+    Only where every part of the list states its share, the stated shares add up
+    to 100 and the correctly rounded ones do not.
+    """
+    by_list: dict[int, list[tuple[_Figure, Decimal]]] = {}
+    for s, part, total, lst in pairs:
+        if lst is not None:
+            by_list.setdefault(id(lst), []).append((s, _percent(part.value, total.value)))
+    lists = {id(lst): lst for *_, lst in pairs if lst is not None}
+    out: set[int] = set()
+    for key, shares in by_list.items():
+        if len(shares) != len(lists[key].parts) or len(shares) < 2:
+            continue
+        decimals = max(s.decimals for s, _ in shares)
+        unit = Decimal(1).scaleb(-decimals)
+        rounded = [e.quantize(unit, rounding=ROUND_HALF_UP) for _, e in shares]
+        if sum(s.value for s, _ in shares) != HUNDRED:
+            continue
+        for (s, _), r in zip(shares, rounded):
+            if abs(s.value - r) <= unit:
+                out.add(s.index)
     return out
 
 
