@@ -44,6 +44,7 @@ _CLAUSE_START = re.compile(r"[，,。；;：:\n（(][^，,。；;：:\n（(]*$")
 _NAMED_TOTAL = re.compile(r"占(?P<name>[^，,。；;：:、\d]{2,24}?)(的比重|的比例|比重|比例|的)?(为|达|达到)?\s*$")
 _SANGONG = re.compile(r"三公")
 _HEADING_LINE = re.compile(r"\n[ \t\u3000]*(?:[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十\d]+[）)]|\d+[、.．]|第[一二三四五六七八九十]+部分)")
+_FROM_TO = re.compile(r"(从|由)[^，,。；;由从]{0,12}$|(提高|增加|增长|上升|下降|减少|降低|压减|调整|扩大)(到|至)$")
 _RESTATED_TOTAL = re.compile(r"合计|总计|共计|累计|总额|总数|总量|总里程|总规模")
 # The three 三公 items; the car item may be written as one or as its two halves.
 _SANGONG_ITEMS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -54,7 +55,7 @@ _SANGONG_ITEMS: tuple[tuple[str, re.Pattern[str]], ...] = (
 _SANGONG_SPAN = 900  # characters after the total within which the three items are looked for
 # Between `增加A` and `增长r%` only a comma and a change word: the rate continues the same change.
 _CHANGE_GAP = re.compile(r"[，,、]?(同比|环比)?(增长|增加|上升|提高|上涨|下降|减少|降低|回落|下滑|增幅|降幅|幅度)?(了|为|达|达到)?")
-_VALUE_GAP = 90       # at most this many characters between the figure V and its change A
+_VALUE_GAP = 120      # at most this many characters between the figure V and its change A
 _SHARE_GAP = 24       # at most this many characters between a part and its `占x%`
 _OPENER_GAP = 24      # at most this many characters between a total and its `其中`
 
@@ -279,10 +280,10 @@ def change_checks(ctx: _Context) -> list[Check]:
         gap = re.sub(r"\n[ \t\u3000]*[—\-]*\s*\d{1,3}\s*[—\-]*[ \t\u3000]*(?=\n)|\s", "", ctx.text[change.end:rate.start])
         if not _CHANGE_GAP.fullmatch(gap) or _AVERAGE.search(ctx.prefix(rate.index)):
             continue
-        base = _current_value(ctx, change)
-        if base is None:
+        found = _base_value(ctx, change)
+        if found is None:
             continue
-        stated_previous = _is_previous(ctx, base, change)
+        base, stated_previous = found
         if stated_previous:
             previous = base.value
         else:
@@ -315,18 +316,51 @@ def _is_previous(ctx: _Context, base: _Figure, change: _Figure) -> bool:
     return bool(_PREVIOUS_CUE.search(words))
 
 
-def _current_value(ctx: _Context, change: _Figure) -> _Figure | None:
-    """The figure a change refers to: the nearest earlier figure of the same unit, if it is a plain value."""
+_COMPARISON_START = re.compile(r"^[\s，,]*(此外，)?(与|比|较|同比|环比|相比|对比)")
+
+
+def _base_value(ctx: _Context, change: _Figure) -> tuple[_Figure, bool] | None:
+    """The figure a change refers to, and whether it is the earlier period's (True) or the current one.
+
+    In the change's own sentence: the one plain value of the same unit; among
+    several, the one 决算 figure or the one earlier-period figure, else none
+    (ambiguous). A value in the sentence before counts only where the change's
+    sentence has no subject of its own (`。与上年相比，减少A`).
+    """
+    candidates: list[_Figure] = []
+    crossed = False
     for j in range(change.index - 1, -1, -1):
         r = ctx.records[j]
         if change.start - r.quantity.end > _VALUE_GAP:
-            return None
+            break
+        if not ctx.same_sentence(r.quantity.end, change.start):
+            if candidates:
+                break
+            crossed = True
         if r.quantity.normalized_unit != change.unit or r.quantity.kind != change.record.quantity.kind:
             continue
         f = ctx.figures[j]
-        if f is None or r.role != "value":
+        if r.role != "value" or f is None:
+            if candidates:
+                break
             return None
-        return f
+        candidates.append(f)
+        if crossed:
+            break
+    if not candidates:
+        return None
+    if crossed:
+        sentence = ctx.text[ctx.sentence_start(change.start):change.start]
+        if not _COMPARISON_START.match(sentence):
+            return None
+    if len(candidates) == 1:
+        return candidates[0], _is_previous(ctx, candidates[0], change)
+    finals = [f for f in candidates if ctx.label(f.index) == "final"]
+    if len(finals) == 1:
+        return finals[0], False
+    previous = [f for f in candidates if _is_previous(ctx, f, change)]
+    if len(previous) == 1:
+        return previous[0], True
     return None
 
 
@@ -371,8 +405,8 @@ def find_lists(ctx: _Context) -> list[_List]:
                 break
             if not _same_measure(t, r):
                 continue
-            if _RESTATED_TOTAL.search(ctx.prefix(j)):
-                break  # `合计…`, `总里程…`: a total restated or another whole, not a part
+            if _RESTATED_TOTAL.search(ctx.prefix(j)) or _FROM_TO.search(ctx.prefix(j)):
+                break  # `合计…`, `总里程…`, `从A提高到B`: a total restated or another statement, not a part
             if r.role in ("change", "change_rate", "completion", "share") or _contrasts(total_prefix, ctx.prefix(j)):
                 continue
             f = ctx.figures[j]
@@ -383,8 +417,16 @@ def find_lists(ctx: _Context) -> list[_List]:
             parts.append(f)
         if ambiguous or not parts or len(labels - {None}) > 1 or _NESTED_OPENER.search(text, begin, end):
             continue
-        lists.append(_List(t, parts, end, closed=len(parts) >= 2))
+        # Only money lists are taken as complete (本年支出合计A，其中：基本支出B；项目支出C); counts and
+        # measures often name a few kinds only (不可移动文物367处，其中国家级2处、省级11处).
+        closed = len(parts) >= 2 and (t.record.quantity.kind == "amount" or _all_shared(ctx, parts))
+        lists.append(_List(t, parts, end, closed=closed))
     return lists
+
+
+def _all_shared(ctx: _Context, parts: list[_Figure]) -> bool:
+    """Every part states its share (`A，占a%`): the parts claim the whole."""
+    return all(p.index + 1 < len(ctx.records) and ctx.records[p.index + 1].role == "share" for p in parts)
 
 
 def _same_measure(total: _Figure, r: Record) -> bool:
@@ -420,10 +462,18 @@ def _list_end(ctx: _Context, total: _Figure, begin: int) -> int:
             return begin  # items under their own headings: a nested outline, not judged
         end = heading.start()
     starts = [r.quantity.start for r in ctx.records]
+    segments = re.split(r"(?<=[；;])", text[begin:end])
+
+    def parts_in(lo: int, hi: int) -> int:
+        return sum(1 for k, st in enumerate(starts) if lo <= st < hi and _same_measure(total, ctx.records[k]))
+
+    # Items separated by `；` (`基本支出A，占a%；项目支出B，占b%；`) run on; a list written with
+    # commas ends at its first `；`, where the sentence goes on to other work.
+    one_per_segment = total.record.quantity.kind == "amount" and parts_in(begin, begin + len(segments[0])) == 1
     pos = begin
-    for seg in re.split(r"(?<=[；;])", text[begin:end]):
+    for n, seg in enumerate(segments):
         seg_end = pos + len(seg)
-        if _NESTED_OPENER.search(seg) or not any(pos <= st < seg_end and _same_measure(total, ctx.records[k]) for k, st in enumerate(starts)):
+        if n > 0 and (not one_per_segment or _NESTED_OPENER.search(seg) or not parts_in(pos, seg_end)):
             return pos
         pos = seg_end
     return end
