@@ -4,6 +4,7 @@
     govmetrics annotations check|stats [PATH...]
     govmetrics annotations export|import [PATH...] --format labelstudio|doccano --out FILE
     govmetrics evaluate [--split test] [--kind budget] [--out DIR] [--json]
+    govmetrics audit evaluate [--max-mutations N] [--seed S] [--json]
 
 Errors about the input are one line each on stderr, never a traceback; the
 exit status is non-zero when any input failed, after the rest were processed.
@@ -48,7 +49,19 @@ def render_table(result: dict[str, Any], out: TextIO) -> None:
     widths = [max(_width(row[c]) for row in rows) for c in range(len(header))]
     for row in rows:
         out.write("  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(row, widths)).rstrip() + "\n")
+    render_mismatches(result, out)
     out.write("\n")
+
+
+def render_mismatches(result: dict[str, Any], out: TextIO) -> None:
+    """The arithmetic audit's mismatches under the table, in Chinese (序号 as in the table)."""
+    bad = [c for c in result.get("checks", []) if c["status"] == "mismatch"]
+    if not bad:
+        return
+    out.write(f"\n算术核对：发现{len(bad)}处不一致\n")
+    for c in bad:
+        refs = "、".join(str(i + 1) for i in c["records"])
+        out.write(f"  [序号 {refs}] {c['message']}\n")
 
 
 def _width(s: str) -> int:
@@ -155,6 +168,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return evaluate_main(args.split, args.origin, args.kind, ids, Path(args.out) if args.out else None, args.json)
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from training.audit_eval import main as audit_main
+
+    return audit_main(args.max_mutations, args.seed, args.json)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="govmetrics", description="Metric records from Chinese government documents.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -182,6 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write gold.jsonl and pred.jsonl here (for ../shared/tools/score.py)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("audit", help="evaluate the arithmetic audit on the annotated documents")
+    p.add_argument("action", choices=("evaluate",))
+    p.add_argument("--max-mutations", type=int, default=1000, help="at most this many perturbations (default 1000)")
+    p.add_argument("--seed", type=int, default=7, help="random seed for choosing and changing digits")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_audit)
     return parser
 
 
