@@ -5,6 +5,7 @@
     govmetrics annotations export|import [PATH...] --format labelstudio|doccano --out FILE
     govmetrics evaluate [--split test] [--kind budget] [--model DIR|rules] [--out DIR] [--json]
     govmetrics train --out models/NAME [--data annotations/data] [--base DIR] [--epochs N] [--layers N]
+    govmetrics audit evaluate [--max-mutations N] [--seed S] [--json]
 
 Errors about the input are one line each on stderr, never a traceback; the
 exit status is non-zero when any input failed, after the rest were processed.
@@ -49,7 +50,19 @@ def render_table(result: dict[str, Any], out: TextIO) -> None:
     widths = [max(_width(row[c]) for row in rows) for c in range(len(header))]
     for row in rows:
         out.write("  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(row, widths)).rstrip() + "\n")
+    render_mismatches(result, out)
     out.write("\n")
+
+
+def render_mismatches(result: dict[str, Any], out: TextIO) -> None:
+    """The arithmetic audit's mismatches under the table, in Chinese (序号 as in the table)."""
+    bad = [c for c in result.get("checks", []) if c["status"] == "mismatch"]
+    if not bad:
+        return
+    out.write(f"\n算术核对：发现{len(bad)}处不一致\n")
+    for c in bad:
+        refs = "、".join(str(i + 1) for i in c["records"])
+        out.write(f"  [序号 {refs}] {c['message']}\n")
 
 
 def _width(s: str) -> int:
@@ -173,6 +186,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     return train_main(args.train_args)
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from training.audit_eval import main as audit_main
+
+    return audit_main(args.max_mutations, args.seed, args.json)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="govmetrics", description="Metric records from Chinese government documents.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -211,6 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train the record model (see `govmetrics train --help`)", add_help=False)
     p.add_argument("train_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("audit", help="evaluate the arithmetic audit on the annotated documents")
+    p.add_argument("action", choices=("evaluate",))
+    p.add_argument("--max-mutations", type=int, default=1000, help="at most this many perturbations (default 1000)")
+    p.add_argument("--seed", type=int, default=7, help="random seed for choosing and changing digits")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_audit)
     return parser
 
 

@@ -35,6 +35,12 @@ def doc_name(path: str | Path) -> str:
     return Path(str(path)).stem or str(path)
 
 
+def _checks(parsed: Any) -> list[dict[str, Any]]:
+    """The arithmetic audit's checks as JSON dicts (empty where a pipeline has no audit component)."""
+    found = parsed._.checks if parsed.has_extension("checks") else None
+    return [c.to_json() for c in found or []]
+
+
 class Extractor:
     """Holds the loaded pipeline; one instance serves many documents."""
 
@@ -61,7 +67,8 @@ class Extractor:
     def _result(self, parsed: Doc, name: str, text: str) -> DocumentResult:
         meta = {"dropped_below_confidence": parsed._.dropped_records} if parsed.has_extension("dropped_records") \
             and self.model != "rules" else {}
-        return DocumentResult(doc=name, records=list(parsed._.records or []), text=text, meta=meta)
+        return DocumentResult(doc=name, records=list(parsed._.records or []), text=text, meta=meta,
+                              checks=_checks(parsed))
 
     def extract_text(self, text: str, doc: str = "text") -> DocumentResult:
         if len(text) > self.settings.max_chars:

@@ -3,7 +3,8 @@
 Components are registered under versioned factory names and composed by
 config; each has one job. Data flows one way:
 tokenizer (pkuseg) -> govmetrics_sentencizer_v1 -> govmetrics_quantities_v1
--> govmetrics_rule_assembler_v1 (writes `doc._.records`).
+-> govmetrics_rule_assembler_v1 (writes `doc._.records`)
+-> govmetrics_arithmetic_audit_v1 (reads `doc._.records`, writes `doc._.checks`).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from service.assembler import RecordAssembler
+from service.audit import ArithmeticAudit, Check
 from service.errors import GovMetricsError
 from service.quantities import Quantity, QuantityGrammar
 from service.records import Record
@@ -29,6 +31,8 @@ SPAN_KEY = "quantities"
 
 if not Doc.has_extension("records"):
     Doc.set_extension("records", default=None)
+if not Doc.has_extension("checks"):
+    Doc.set_extension("checks", default=None)
 if not Span.has_extension("quantity"):
     Span.set_extension("quantity", default=None)
 
@@ -118,6 +122,25 @@ class RuleAssemblerComponent:
         return doc
 
 
+class ArithmeticAuditComponent:
+    """Checks the records' arithmetic against each other (issue 7); needs only `doc._.records` and the text."""
+
+    def __init__(self, nlp: Language, name: str) -> None:
+        self.name = name
+        self.audit = ArithmeticAudit()
+
+    def predict(self, docs: Iterable[Doc]) -> list[list[Check]]:
+        return [self.audit.check(doc.text, list(doc._.records or [])) for doc in docs]
+
+    def set_annotations(self, docs: Iterable[Doc], checks: list[list[Check]]) -> None:
+        for doc, found in zip(docs, checks):
+            doc._.checks = found
+
+    def __call__(self, doc: Doc) -> Doc:
+        self.set_annotations([doc], self.predict([doc]))
+        return doc
+
+
 @Language.factory("govmetrics_sentencizer_v1")
 def make_sentencizer(nlp: Language, name: str) -> GovSentencizer:
     return GovSentencizer(nlp, name)
@@ -131,6 +154,11 @@ def make_quantities(nlp: Language, name: str) -> QuantityTagger:
 @Language.factory("govmetrics_rule_assembler_v1")
 def make_rule_assembler(nlp: Language, name: str) -> RuleAssemblerComponent:
     return RuleAssemblerComponent(nlp, name)
+
+
+@Language.factory("govmetrics_arithmetic_audit_v1")
+def make_arithmetic_audit(nlp: Language, name: str) -> ArithmeticAuditComponent:
+    return ArithmeticAuditComponent(nlp, name)
 
 
 def split_at_boundaries(doc: Doc, boundaries: Iterable[int]) -> None:
@@ -180,6 +208,7 @@ def build_pipeline(settings: Settings | None = None, segmenter: str | None = Non
         import service.model.component  # noqa: F401  (registers govmetrics_record_model_v1)
 
         nlp.add_pipe("govmetrics_record_model_v1", config={"model": model, "min_confidence": min_confidence})
+    nlp.add_pipe("govmetrics_arithmetic_audit_v1")
     return nlp
 
 

@@ -1,0 +1,108 @@
+"""The arithmetic audit: relations rebuilt from real pipeline output, judged at the text's precision."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from decimal import Decimal
+
+import pytest
+
+from conftest import ROOT, SEED
+from service.audit import ratio_matches
+
+
+def checks_of(extractor, text: str) -> list[dict]:
+    return extractor.extract_text(text).to_json()["checks"]
+
+
+def only(checks: list[dict], kind: str) -> list[dict]:
+    return [c for c in checks if c["kind"] == kind]
+
+
+def test_seed_flags_the_completion_slip_and_nothing_else(extractor, seed_text: str):
+    result = extractor.extract_text(seed_text).to_json()
+    bad = [c for c in result["checks"] if c["status"] == "mismatch"]
+    assert [(c["kind"], c["stated"], c["computed"]) for c in bad] == [("completion", "14.57", "14.47")]
+    stated = result["records"][bad[0]["records"][0]]
+    assert stated["text"] == "14.57%" and seed_text[stated["start"]:stated["end"]] == "14.57%"
+    assert "14.47%" in bad[0]["message"] and "14.57%" in bad[0]["message"]
+    kinds = {c["kind"] for c in result["checks"] if c["status"] == "ok"}
+    assert kinds == {"completion", "change", "share", "sum"}
+    for c in result["checks"]:
+        assert all(0 <= i < len(result["records"]) for i in c["records"])
+
+
+@pytest.mark.parametrize("stated,decimals,exact,ok", [
+    ("14.57", 2, Decimal("14.4666"), False),
+    ("14.47", 2, Decimal("14.4666"), True),    # rounds half up
+    ("100.98", 2, Decimal("100.9875"), True),  # truncated
+    ("100.99", 2, Decimal("100.9875"), True),  # rounded
+    ("101", 0, Decimal("100.9875"), True),
+    ("100.9", 1, Decimal("100.9875"), True),
+    ("100.8", 1, Decimal("100.9875"), False),
+])
+def test_precision_follows_the_written_decimals(stated, decimals, exact, ok):
+    assert ratio_matches(Decimal(stated), decimals, exact)[0] is ok
+
+
+def test_completion_ok_mismatch_and_ambiguous(extractor):
+    ok = only(checks_of(extractor, "培训费年初预算为20万元，支出决算为15万元，完成年初预算的75%。"), "completion")
+    assert [(c["status"], c["computed"]) for c in ok] == [("ok", "75")]
+    bad = only(checks_of(extractor, "培训费年初预算为20万元，支出决算为15万元，完成年初预算的57%。"), "completion")
+    assert [(c["status"], c["stated"], c["computed"]) for c in bad] == [("mismatch", "57", "75")]
+    # two budget figures before the rate: which one it refers to is not known, so nothing is judged
+    two = checks_of(extractor, "培训费年初预算为20万元，调整预算为18万元，支出决算为15万元，完成预算的75%。")
+    assert only(two, "completion") == []
+
+
+def test_change_ok_mismatch_and_average(extractor):
+    text = "会议费支出120万元，与上年相比增加20万元，增长{r}%。"
+    assert [c["status"] for c in only(checks_of(extractor, text.format(r="20")), "change")] == ["ok"]
+    bad = only(checks_of(extractor, text.format(r="25")), "change")
+    assert [(c["status"], c["computed"]) for c in bad] == [("mismatch", "20")]
+    down = only(checks_of(extractor, "差旅费支出80万元，与上年相比减少20万元，下降20%。"), "change")
+    assert [(c["status"], c["computed"]) for c in down] == [("ok", "20")]  # 20 / (80 + 20)
+    avg = checks_of(extractor, "会议费支出120万元，比上年增加20万元，年均增长7%。")
+    assert only(avg, "change") == []
+
+
+def test_share_ok_mismatch_and_rounding_adjustment(extractor):
+    text = "本年支出合计200万元，其中：基本支出150万元，占{a}%；项目支出50万元，占{b}%。"
+    shares = only(checks_of(extractor, text.format(a="75", b="25")), "share")
+    assert [c["status"] for c in shares] == ["ok", "ok"]
+    shares = only(checks_of(extractor, text.format(a="57", b="25")), "share")
+    assert [(c["status"], c["computed"]) for c in shares] == [("mismatch", "75"), ("ok", "25")]
+    # three equal thirds round to 33.33 each; writing the last as 33.34 so that the list adds up to
+    # 100% is the usual forced rounding (尾差调整), not an error; without it, 33.34 is one
+    thirds = "本年支出合计300万元，其中：基本支出100万元，占33.33%；项目支出100万元，占33.33%；其他支出100万元，占{c}%。"
+    assert [c["status"] for c in only(checks_of(extractor, thirds.format(c="33.34")), "share")] == ["ok"] * 3
+    halves = "本年支出合计300万元，其中：基本支出150万元，占50.00%；项目支出150万元，占{c}%。"
+    assert [c["status"] for c in only(checks_of(extractor, halves.format(c="50.01")), "share")] == ["ok", "mismatch"]
+
+def test_sum_ok_mismatch_and_open_lists(extractor):
+    text = "本年支出合计{t}万元，其中：基本支出150.25万元；项目支出49.75万元。"
+    assert [c["status"] for c in only(checks_of(extractor, text.format(t="200.00")), "sum")] == ["ok"]
+    bad = only(checks_of(extractor, text.format(t="210.00")), "sum")
+    assert [(c["status"], c["stated"], c["computed"]) for c in bad] == [("mismatch", "210.00", "200")]
+    counts = "共侦破刑事案件{t}起，其中盗窃案件7起，诈骗案件2起。"
+    assert [c["status"] for c in only(checks_of(extractor, counts.format(t="9")), "sum")] == ["ok"]
+    # a list of counts may name only some kinds: fewer parts than the total is not judged ...
+    assert only(checks_of(extractor, counts.format(t="12")), "sum") == []
+    # ... but parts that exceed their total are an error
+    over = only(checks_of(extractor, counts.format(t="8")), "sum")
+    assert [c["status"] for c in over] == ["mismatch"]
+
+
+def test_sum_tolerates_one_unit_per_rounded_part(extractor):
+    text = "本年支出合计{t}万元，其中：基本支出100.01万元；项目支出100.01万元；其他支出100.01万元。"
+    assert [c["status"] for c in only(checks_of(extractor, text.format(t="300.00")), "sum")] == ["ok"]
+    assert [c["status"] for c in only(checks_of(extractor, text.format(t="299.99")), "sum")] == ["mismatch"]
+
+
+def test_cli_table_lists_mismatches_in_chinese():
+    text = "公务接待费支出预算为30万元，支出决算为4.34万元，完成预算的14.57%。"
+    p = subprocess.run([sys.executable, "-m", "service.cli", "extract", "-", "--format", "table"], cwd=ROOT,
+                       input=text.encode(), capture_output=True, timeout=300)
+    assert p.returncode == 0, p.stderr.decode()
+    out = p.stdout.decode()
+    assert "算术核对：发现1处不一致" in out and "14.47%" in out
