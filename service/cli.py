@@ -4,6 +4,7 @@
     govmetrics annotations check|stats [PATH...]
     govmetrics annotations export|import [PATH...] --format labelstudio|doccano --out FILE
     govmetrics evaluate [--split test] [--kind budget] [--out DIR] [--json]
+    govmetrics serve [--host 127.0.0.1] [--port 8000] [--model rules|DIR] [--max-text-bytes N] ...
 
 Errors about the input are one line each on stderr, never a traceback; the
 exit status is non-zero when any input failed, after the rest were processed.
@@ -155,6 +156,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return evaluate_main(args.split, args.origin, args.kind, ids, Path(args.out) if args.out else None, args.json)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    import uvicorn
+
+    from service.api import configure_logging, create_app
+    from service.settings import ServiceSettings
+
+    overrides = {k: v for k, v in vars(args).items()
+                 if v is not None and k in {f.name for f in dataclasses.fields(ServiceSettings)}}
+    settings = dataclasses.replace(ServiceSettings(), **overrides)
+    configure_logging(settings.log_level)
+    # uvicorn's own access log is off: service.api logs one JSON line per request instead.
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False,
+                log_level=settings.log_level, timeout_graceful_shutdown=5)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="govmetrics", description="Metric records from Chinese government documents.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -182,6 +201,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write gold.jsonl and pred.jsonl here (for ../shared/tools/score.py)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("serve", help="run the REST service and web page (README: REST service)")
+    p.add_argument("--host", help="address to bind (env GOVMETRICS_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (env GOVMETRICS_PORT, default 8000)")
+    p.add_argument("--model", help="'rules' or a model folder (env GOVMETRICS_MODEL, default the shipped model)")
+    p.add_argument("--max-text-bytes", type=int, help="UTF-8 bytes of text per document (default 2 MB)")
+    p.add_argument("--max-upload-bytes", type=int, help="bytes per uploaded file (default 20 MB)")
+    p.add_argument("--max-request-bytes", type=int, help="bytes per request body (default 64 MB)")
+    p.add_argument("--max-batch", type=int, help="documents per batch request (default 16)")
+    p.add_argument("--queue-size", type=int, help="extraction requests admitted at once; beyond it 503 (default 32)")
+    p.add_argument("--workers", type=int, help="extraction threads (default 1)")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    p.set_defaults(func=cmd_serve)
     return parser
 
 
