@@ -1,5 +1,5 @@
 # Set-up and the two everyday commands (README.md):
-#   make run    set up everything, then run the main job
+#   make run    set up everything, then run the main job: the REST service and web page
 #   make test   set up everything, then run the whole test suite
 PYTHON ?= python3
 VENV := .venv
@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PKUSEG_DIR := models/pkuseg/default
 SEED := ../shared/corpus/seed/000_0b63caf340faed07.txt
 
-.PHONY: setup run test evaluate bench clean
+.PHONY: setup run test evaluate bench bench-load clean
 
 setup: $(VENV)/.installed $(PKUSEG_DIR)/weights.npz
 
@@ -33,7 +33,7 @@ $(PKUSEG_DIR)/weights.npz: $(VENV)/.installed
 	test -f $@
 
 run: setup
-	$(VENV)/bin/govmetrics extract $(SEED) --format table
+	$(VENV)/bin/govmetrics serve
 
 test: setup
 	$(PY) -m pytest
@@ -43,6 +43,9 @@ evaluate: setup
 
 bench: setup
 	$(PY) bench/extract_bench.py
+
+bench-load: setup
+	$(PY) bench/load_bench.py --clients 16 --seconds 60
 
 clean:
 	rm -rf $(VENV) .cache models/pkuseg
