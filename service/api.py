@@ -163,7 +163,14 @@ def document_text(item: DocumentInput, settings: ServiceSettings) -> str:
 
     text = item.text
     if item.data is not None:
-        text = read_bytes(item.data, item.filename or item.doc, max_bytes=settings.max_upload_bytes).text
+        name = item.filename or item.doc
+        try:
+            text = read_bytes(item.data, name, max_bytes=settings.max_upload_bytes).text
+        except GovMetricsError:
+            raise
+        except Exception as exc:  # a third-party parser choking on a crafted file is the file's fault
+            log.warning("reader failed on %s", name, exc_info=exc)
+            raise GovMetricsError.make("E012", name=name, cause=f"{type(exc).__name__}: {exc}"[:200]) from None
     assert text is not None
     try:
         size = len(text.encode("utf-8"))
@@ -196,7 +203,15 @@ def parse_json(body: bytes, model: type[M]) -> M:
 
 async def read_documents(request: Request, settings: ServiceSettings, batch: bool
                          ) -> tuple[list[DocumentInput], ExtractOptions]:
-    """The documents of a JSON or multipart request, in order."""
+    """The documents of a JSON or multipart request, in order, at most `settings.max_batch` of them."""
+    items, options = await _read_request(request, settings, batch)
+    if len(items) > settings.max_batch:
+        raise GovMetricsError.make("E043", count=len(items), limit=settings.max_batch)
+    return items, options
+
+
+async def _read_request(request: Request, settings: ServiceSettings, batch: bool
+                        ) -> tuple[list[DocumentInput], ExtractOptions]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         body = await request.body()
@@ -228,7 +243,7 @@ async def _read_multipart(request: Request, settings: ServiceSettings, batch: bo
             raise GovMetricsError.make("E041", cause="multipart: one file per request; use /v1/extract/batch")
         raw_options = form.get("options")
         options = parse_json(str(raw_options).encode(), ExtractOptions) if raw_options else ExtractOptions()
-        doc = form.get("doc")
+        doc = form.get("doc") if isinstance(form.get("doc"), str) else None
         items = []
         for upload in uploads:
             name = upload.filename or "upload"
@@ -314,36 +329,32 @@ BATCH_BODY = _request_body(BatchRequest, {
 router = APIRouter()
 
 
-@router.post("/v1/extract", response_model=ExtractResponse, responses=_ERRORS, openapi_extra=EXTRACT_BODY,
-             summary="抽取一篇文档的指标记录", tags=["抽取"])
-async def extract(request: Request) -> ExtractResponse:
-    """提交 JSON 文本或上传一个文件，返回 RECORDS.md 定义的指标记录。"""
+async def _run_extraction(request: Request, batch: bool,
+                          job: Callable[[Any, list[DocumentInput], ServiceSettings, ExtractOptions], T]) -> T:
+    """Ready check, admission, the request's documents, then `job` in the pool; refused requests hold no slot."""
     service = _service(request)
     extractor = service.require_ready()
     service.admit()
     try:
-        items, options = await read_documents(request, service.settings, batch=False)
+        items, options = await read_documents(request, service.settings, batch=batch)
     except BaseException:
         service.release()
         raise
-    return await service.run_admitted(lambda: extract_one(extractor, items[0], service.settings, options))
+    return await service.run_admitted(lambda: job(extractor, items, service.settings, options))
+
+
+@router.post("/v1/extract", response_model=ExtractResponse, responses=_ERRORS, openapi_extra=EXTRACT_BODY,
+             summary="抽取一篇文档的指标记录", tags=["抽取"])
+async def extract(request: Request) -> ExtractResponse:
+    """提交 JSON 文本或上传一个文件，返回 RECORDS.md 定义的指标记录。"""
+    return await _run_extraction(request, False, lambda ex, items, st, opt: extract_one(ex, items[0], st, opt))
 
 
 @router.post("/v1/extract/batch", response_model=BatchResponse, responses=_ERRORS, openapi_extra=BATCH_BODY,
              summary="批量抽取多篇文档（结果顺序与请求一致）", tags=["抽取"])
 async def extract_batch_route(request: Request) -> BatchResponse:
     """最多 GOVMETRICS_MAX_BATCH 篇文档；读取失败的文档单独给出 error，其余照常抽取。"""
-    service = _service(request)
-    extractor = service.require_ready()
-    service.admit()
-    try:
-        items, options = await read_documents(request, service.settings, batch=True)
-        if len(items) > service.settings.max_batch:
-            raise GovMetricsError.make("E043", count=len(items), limit=service.settings.max_batch)
-    except BaseException:
-        service.release()
-        raise
-    return await service.run_admitted(lambda: extract_batch(extractor, items, service.settings, options))
+    return await _run_extraction(request, True, extract_batch)
 
 
 @router.get("/healthz", response_model=Health, summary="进程存活", tags=["运维"])

@@ -162,12 +162,12 @@ def _read_pdf(data: bytes, name: str) -> ReadResult:
     if not data.lstrip()[:5].startswith(b"%PDF-"):
         raise GovMetricsError.make("E006", name=name)
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import PyPdfError
 
     try:
         reader = PdfReader(io.BytesIO(data))
         pages = [page.extract_text() or "" for page in reader.pages]
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError,
             RecursionError, OSError, AssertionError, ZeroDivisionError) as exc:
         raise GovMetricsError.make("E007", name=name, cause=str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__) from None
     text = "\n".join(pages)
