@@ -108,3 +108,19 @@ def test_file_upload_and_error_message(page, tmp_path: Path):
     page.click("#submit")
     page.wait_for_selector("body[data-state=error]")
     assert "E002" in page.inner_text("#error")
+
+
+def test_mismatch_checks_are_marked(page, api_server):
+    """Until the arithmetic audit fills `checks`, feed the page a result with one mismatch."""
+    text = "本年支出合计100万元，其中：基本支出60万元，项目支出30万元。"
+    result = httpx.post(api_server.url + "/v1/extract", json={"text": text}, timeout=60).json()
+    assert len(result["records"]) == 3
+    result["checks"] = [{"kind": "sum", "status": "mismatch", "records": [0, 1, 2], "stated": "1000000",
+                         "computed": "900000", "message": "合计100万元与分项之和90万元不符"},
+                        {"kind": "sum", "status": "ok", "records": [1], "stated": "1", "computed": "1", "message": ""}]
+    page.evaluate("([result, text]) => render(result, text)", [result, text])
+    assert page.locator("#doc-view mark.mismatch").count() == 3
+    assert page.locator("#records-table tbody tr.mismatch").count() == 3
+    assert "90万元不符" in page.locator('#doc-view mark[data-rec="0"]').get_attribute("title")
+    page.locator('#doc-view mark[data-rec="2"]').click()
+    assert "90万元不符" in page.inner_text("#details")
