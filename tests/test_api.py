@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import SEED, SHARED
+from conftest import ROOT, SHARED
 from service_server import ServiceProcess
 
 from service import vocabulary
@@ -292,3 +294,14 @@ def test_access_log_is_structured_and_has_no_traceback(api_server):
     # Every request so far (the error battery, the fuzzing) was answered without an internal error.
     assert all(line["status"] < 500 or line["path"] == "/readyz" for line in access)
     assert "Traceback" not in api_server.log_text()
+
+
+@pytest.mark.parametrize("args,env,message", [
+    (["--port", "99999"], {}, "not a port"),
+    (["--queue-size", "-1"], {}, "is negative"),
+    ([], {"GOVMETRICS_PORT": "八千"}, "GOVMETRICS_PORT"),
+])
+def test_serve_refuses_bad_settings_in_one_line(args, env, message):
+    p = subprocess.run([sys.executable, "-m", "service.cli", "serve", *args], cwd=ROOT, capture_output=True,
+                       timeout=60, env={**os.environ, **env})
+    assert p.returncode == 2 and message in p.stderr.decode() and "Traceback" not in p.stderr.decode()
