@@ -200,9 +200,13 @@ _BLOCK_TAGS = ("p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6",
 
 def _read_html(data: bytes, name: str) -> ReadResult:
     from bs4 import BeautifulSoup
+    from bs4.exceptions import ParserRejectedMarkup
 
     raw, encoding = _decode_html(data, name)
-    soup = BeautifulSoup(raw, "html.parser")
+    try:
+        soup = BeautifulSoup(raw, "html.parser")
+    except ParserRejectedMarkup:  # e.g. a bogus `<![` declaration
+        raise GovMetricsError.make("E012", name=name, cause="the HTML parser rejected the markup") from None
     for tag in soup(["script", "style", "noscript", "template"]):
         tag.decompose()
     for tag in soup.find_all(_BLOCK_TAGS):
