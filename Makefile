@@ -1,5 +1,5 @@
 # Set-up and the two everyday commands (README.md):
-#   make run    set up everything, then run the main job
+#   make run    set up everything, then run the main job: the REST service and web page
 #   make test   set up everything, then run the whole test suite
 PYTHON ?= python3
 VENV := .venv
@@ -10,7 +10,7 @@ SEED := ../shared/corpus/seed/000_0b63caf340faed07.txt
 BASE_DIR := models/base/multilingual-e5-small
 MODEL_DIR := models/govmetrics-zh-v1
 
-.PHONY: setup run test evaluate bench base train clean
+.PHONY: setup run test evaluate bench bench-load base train clean
 
 setup: $(VENV)/.installed $(PKUSEG_DIR)/weights.npz
 
@@ -54,7 +54,7 @@ train: setup base
 	$(VENV)/bin/govmetrics train --out $(MODEL_DIR)
 
 run: setup
-	$(VENV)/bin/govmetrics extract $(SEED) --format table
+	$(VENV)/bin/govmetrics serve
 
 test: setup
 	$(PY) -m pytest
@@ -64,6 +64,9 @@ evaluate: setup
 
 bench: setup
 	$(PY) bench/extract_bench.py
+
+bench-load: setup
+	$(PY) bench/load_bench.py --clients 16 --seconds 60
 
 clean:
 	rm -rf $(VENV) .cache models/pkuseg models/base

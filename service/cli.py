@@ -6,6 +6,7 @@
     govmetrics evaluate [--split test] [--kind budget] [--model DIR|rules] [--out DIR] [--json]
     govmetrics train --out models/NAME [--data annotations/data] [--base DIR] [--epochs N] [--layers N]
     govmetrics audit evaluate [--max-mutations N] [--seed S] [--json]
+    govmetrics serve [--host 127.0.0.1] [--port 8000] [--model rules|DIR] [--max-text-bytes N] ...
 
 Errors about the input are one line each on stderr, never a traceback; the
 exit status is non-zero when any input failed, after the rest were processed.
@@ -192,6 +193,42 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return audit_main(args.max_mutations, args.seed, args.json)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    import uvicorn
+
+    from service.api import configure_logging, create_app
+    from service.settings import ServiceSettings
+
+    overrides = {k: v for k, v in vars(args).items()
+                 if v is not None and k in {f.name for f in dataclasses.fields(ServiceSettings)}}
+    try:
+        settings = dataclasses.replace(ServiceSettings(), **overrides)
+    except ValueError as exc:
+        _err(str(exc))
+        return 2
+    configure_logging(settings.log_level)
+    # uvicorn's own access log is off: service.api logs one JSON line per request instead.
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False,
+                log_level=settings.log_level, timeout_graceful_shutdown=5)
+    return 0
+
+
+def _count(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return number
+
+
+def _port(value: str) -> int:
+    number = int(value)
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (0-65535)")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="govmetrics", description="Metric records from Chinese government documents.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -237,6 +274,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7, help="random seed for choosing and changing digits")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_audit)
+    p = sub.add_parser("serve", help="run the REST service and web page (README: REST service)")
+    p.add_argument("--host", help="address to bind (env GOVMETRICS_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=_port, help="port (env GOVMETRICS_PORT, default 8000)")
+    p.add_argument("--model", help="'rules' or a model folder (env GOVMETRICS_MODEL, default the shipped model)")
+    p.add_argument("--max-text-bytes", type=_count, help="UTF-8 bytes of text per document (default 2 MB)")
+    p.add_argument("--max-upload-bytes", type=_count, help="bytes per uploaded file (default 20 MB)")
+    p.add_argument("--max-request-bytes", type=_count, help="bytes per request body (default 64 MB)")
+    p.add_argument("--max-batch", type=_count, help="documents per batch request (default 16)")
+    p.add_argument("--queue-size", type=_count, help="extraction requests admitted at once; beyond it 503 (default 32)")
+    p.add_argument("--workers", type=_count, help="extraction threads (default 1)")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

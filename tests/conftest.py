@@ -19,3 +19,12 @@ def extractor():
 @pytest.fixture(scope="session")
 def seed_text() -> str:
     return SEED.read_bytes().decode("utf-8")
+
+
+@pytest.fixture(scope="session")
+def api_server():
+    """`govmetrics serve` with default settings, shared by the API and browser tests."""
+    from service_server import ServiceProcess
+
+    with ServiceProcess.running() as server:
+        yield server
