@@ -196,10 +196,10 @@ def build_pipeline(settings: Settings | None = None, segmenter: str | None = Non
     config = {"nlp": {"tokenizer": {"@tokenizers": "spacy.zh.ChineseTokenizer", "segmenter": segmenter}}}
     nlp = spacy.blank("zh", config=config)
     if segmenter == "pkuseg":
-        model = Path(settings.pkuseg_model)
-        if not (model / "features.pkl").exists() and not (model / "features.msgpack").exists():
-            raise GovMetricsError.make("E031", path=model)
-        nlp.tokenizer.initialize(pkuseg_model=str(model), pkuseg_user_dict=str(settings.user_dict))
+        pkuseg_dir = Path(settings.pkuseg_model)
+        if not (pkuseg_dir / "features.pkl").exists() and not (pkuseg_dir / "features.msgpack").exists():
+            raise GovMetricsError.make("E031", path=pkuseg_dir)
+        nlp.tokenizer.initialize(pkuseg_model=str(pkuseg_dir), pkuseg_user_dict=str(settings.user_dict))
     nlp.add_pipe("govmetrics_sentencizer_v1")
     nlp.add_pipe("govmetrics_quantities_v1")
     if model == "rules":

