@@ -193,6 +193,16 @@ def calibration_data(tagger: RecordTagger, docs: list[AnnotatedDoc], scorer: Any
     return feats, correct
 
 
+def _shown(v: Any) -> Any:
+    """Paths inside the project relative to it, so the saved arguments read the same on every clone."""
+    if not isinstance(v, Path):
+        return v
+    try:
+        return str(v.resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(v)
+
+
 # ---------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="govmetrics train", description="Train the record model.")
@@ -279,7 +289,7 @@ def train(args: argparse.Namespace) -> int:
     save_int8(model.state_dict(), args.out / WEIGHTS)
     recalibrate(args.out, dev_docs)
     (args.out / "train_args.json").write_text(json.dumps(
-        {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()} | {
+        {k: _shown(v) for k, v in vars(args).items()} | {
             "train_documents": len(train_docs), "dev_documents": len(dev_docs),
             "minutes": round((time.time() - t0) / 60, 1), "torch_threads": torch.get_num_threads()}, indent=2))
     print(f"saved {args.out} in {(time.time() - t0) / 60:.1f} min")
