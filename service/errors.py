@@ -23,6 +23,13 @@ class Errors:
     E020 = "annotations: {problems} problems in the annotated corpus"
     E030 = "model {path}: not found; run the set-up command in README.md"
     E031 = "pkuseg segmentation model not found at {path}; run `make setup` (README.md) or set GOVMETRICS_PKUSEG_MODEL"
+    E040 = "{name}: cannot read the archive: {cause}"
+    E041 = "{name}: the worker process died on this document, twice (a crash in a reader or out of memory)"
+    E042 = "{name}: internal error: {cause}"
+    E043 = "{path}: cannot use the results database: {cause}"
+    E044 = "no documents found in {inputs}"
+    E045 = "ray engine: {cause}"
+    E046 = "export: {rows} rows do not fit in an xlsx sheet (limit {limit}); use --format csv, jsonl or parquet"
 
 
 class GovMetricsError(Exception):
