@@ -95,6 +95,7 @@ _WORKER: dict[str, Any] = {}
 def _init_worker(model: str | None, max_bytes: int) -> None:
     # The parent decides what Ctrl-C means; workers just stop with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _quiet_readers()
     _WORKER["max_bytes"] = max_bytes
     try:
         from service.extract import Extractor
@@ -102,6 +103,13 @@ def _init_worker(model: str | None, max_bytes: int) -> None:
         _WORKER["extractor"] = Extractor(model=model)
     except GovMetricsError as exc:
         _WORKER["error"] = (exc.code, exc.message)
+
+
+def _quiet_readers() -> None:
+    # pypdf logs every repair it attempts; a failure is recorded in the store, not printed.
+    import logging
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
 def _worker_model_info() -> dict[str, Any]:
@@ -216,6 +224,7 @@ class RayAnnotator:
     def __init__(self, model: str | None, max_bytes: int) -> None:
         from service.extract import Extractor
 
+        _quiet_readers()
         self.extractor = Extractor(model=model)
         self.max_bytes = max_bytes
 
