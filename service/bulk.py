@@ -95,6 +95,7 @@ _WORKER: dict[str, Any] = {}
 def _init_worker(model: str | None, max_bytes: int) -> None:
     # The parent decides what Ctrl-C means; workers just stop with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
     _quiet_readers()
     _WORKER["max_bytes"] = max_bytes
     try:
@@ -103,6 +104,24 @@ def _init_worker(model: str | None, max_bytes: int) -> None:
         _WORKER["extractor"] = Extractor(model=model)
     except GovMetricsError as exc:
         _WORKER["error"] = (exc.code, exc.message)
+
+
+def _exit_with_parent() -> None:
+    """Exit when the parent dies (kill -9, power button): nobody would read our results.
+
+    The pool's task queue stays open in the workers themselves, so without
+    this an orphaned worker would wait for work forever, holding its model.
+    """
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="govmetrics-parent-watch", daemon=True).start()
 
 
 def _quiet_readers() -> None:

@@ -228,6 +228,8 @@ def test_rerun_skips_retry_failed_and_force(archive, full_run, tmp_path):
 
 
 def test_sigkill_midway_then_resume_matches_uninterrupted_run(archive, full_run, tmp_path):
+    import psutil
+
     db = tmp_path / "killed.db"
     proc = subprocess.Popen([sys.executable, "-m", "service.cli", "annotate", *archive["inputs"], "--out", str(db),
                              "--workers", "1", "--model", "rules"], cwd=ROOT, stdout=subprocess.DEVNULL,
@@ -245,8 +247,12 @@ def test_sigkill_midway_then_resume_matches_uninterrupted_run(archive, full_run,
                 if done_at_kill >= 40:
                     break
             time.sleep(0.05)
+        workers = psutil.Process(proc.pid).children(recursive=True)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+        # orphaned workers notice and exit instead of holding a model each
+        _, alive = psutil.wait_procs(workers, timeout=15)
+        assert alive == []
     finally:
         try:
             os.killpg(proc.pid, signal.SIGKILL)  # the orphaned workers, if any
@@ -342,3 +348,34 @@ def test_export_refuses_what_is_not_a_results_database(tmp_path):
     assert "cannot use the results database" in p.stderr.decode()
     p = run_cli("export", str(tmp_path / "missing.db"), "--format", "csv", "--out", str(tmp_path / "x.csv"))
     assert p.returncode == 2 and "no such file" in p.stderr.decode()
+
+
+def annotate_or_die(job):
+    """A worker function that dies like a reader crashing the interpreter on one document."""
+    from service.bulk import _worker_annotate
+
+    if job.name == "kills_the_worker.txt":
+        os._exit(3)
+    return _worker_annotate(job)
+
+
+def test_a_document_that_kills_its_worker_is_failed_and_the_run_goes_on(tmp_path):
+    from service.bulk import BulkAnnotator, LocalEngine
+    from service.store import ResultStore
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    snippets = _snippets()
+    for i in range(6):
+        (folder / f"good_{i}.txt").write_text(snippets[i * 7], encoding="utf-8")
+    (folder / "kills_the_worker.txt").write_text(snippets[1], encoding="utf-8")
+    engine = LocalEngine(2, "rules", 10**7, annotate=annotate_or_die)
+    try:
+        with ResultStore(tmp_path / "r.db") as store:
+            summary = BulkAnnotator(store, engine, progress=False).run([folder])
+    finally:
+        engine.close()
+    assert (summary.done, summary.failed) == (6, 1)
+    with sqlite3.connect(tmp_path / "r.db") as conn:
+        rows = dict(conn.execute("SELECT name, coalesce(error_code, status) FROM documents"))
+    assert rows == {**{f"good_{i}.txt": "done" for i in range(6)}, "kills_the_worker.txt": "E041"}
