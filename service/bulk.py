@@ -293,13 +293,17 @@ class RayEngine:
         self.wave_docs = wave_docs
         self._model: dict[str, str] | None = None
         self._started = False
-        os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+        import logging
+
+        # Ray's own log lines would bury the one progress bar and the summary; failures are in the store.
+        for name in ("ray", "ray.data"):
+            logging.getLogger(name).setLevel(logging.ERROR)
         try:
             if address:
                 # A cluster: every node needs this project installed (README.md, "Ray").
-                ray.init(address=address, logging_level="WARNING", log_to_driver=False)
+                ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
             else:
-                ray.init(num_cpus=workers, include_dashboard=False, logging_level="WARNING", log_to_driver=False,
+                ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
                          runtime_env={"env_vars": {"PYTHONPATH": _python_path()}})
         except Exception as exc:  # ray raises ConnectionError, RuntimeError, ValueError, ...
             raise GovMetricsError.make("E045", cause=f"cannot start Ray{' at ' + address if address else ''}: "
@@ -308,9 +312,6 @@ class RayEngine:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # ours is the one progress bar
         context.print_on_execution_start = False
-        import logging
-
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
 
     def model_info(self) -> dict[str, str]:
         if self._model is None:
