@@ -20,6 +20,7 @@ import tarfile
 import zipfile
 import zlib
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
@@ -173,23 +174,48 @@ def _iter_nested(data: bytes, kind: str, source: str, member: str, max_bytes: in
 
 def _iter_zip(archive: zipfile.ZipFile, source: str, prefix: str, max_bytes: int,
               depth: int) -> Iterator[SourceDocument]:
-    for info in archive.infolist():
-        filename = _zip_name(info)
-        if info.is_dir() or _hidden(PurePosixPath(filename).parts):
+    entries = ((_zip_name(info), info.file_size, partial(archive.read, info))
+               for info in archive.infolist() if not info.is_dir())
+    yield from _iter_members(entries, source, prefix, max_bytes, depth)
+
+
+def _iter_tar(archive: tarfile.TarFile, source: str, prefix: str, max_bytes: int,
+              depth: int) -> Iterator[SourceDocument]:
+    entries = ((info.name, info.size, partial(_tar_read, archive, info)) for info in archive if info.isfile())
+    yield from _iter_members(entries, source, prefix, max_bytes, depth)
+
+
+def _iter_members(entries: Iterator[tuple[str, int, Callable[[], bytes]]], source: str, prefix: str,
+                  max_bytes: int, depth: int) -> Iterator[SourceDocument]:
+    """An archive's members as documents; nested archives are opened and walked in turn."""
+    for filename, size, read in entries:
+        if _hidden(PurePosixPath(filename).parts):
             continue
         member = _member_path(prefix, filename)
         name = PurePosixPath(filename).name
         kind = archive_kind(name)
         if kind is not None:
             try:
-                data = archive.read(info)
+                data = read()
             except ARCHIVE_ERRORS as exc:
                 yield _unreadable(source, member, name, exc)
                 continue
             yield from _iter_nested(data, kind, source, member, max_bytes, depth + 1)
             continue
-        yield SourceDocument(source, member, name, info.file_size,
-                             _zip_loader(archive, info, f"{source}{NESTED_SEPARATOR}{member}", max_bytes))
+        yield SourceDocument(source, member, name, size,
+                             _member_loader(read, size, f"{source}{NESTED_SEPARATOR}{member}", max_bytes))
+
+
+def _member_loader(read: Callable[[], bytes], size: int, label: str, max_bytes: int) -> Callable[[], bytes]:
+    def load() -> bytes:
+        if size > max_bytes:
+            raise GovMetricsError.make("E003", name=label, size=size, limit=max_bytes)
+        try:
+            return read()
+        except ARCHIVE_ERRORS as exc:  # bad CRC, encrypted member, truncated data
+            raise GovMetricsError.make("E040", name=label, cause=_cause(exc)) from None
+
+    return load
 
 
 def _zip_name(info: zipfile.ZipInfo) -> str:
@@ -202,52 +228,8 @@ def _zip_name(info: zipfile.ZipInfo) -> str:
         return info.filename
 
 
-def _zip_loader(archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: str, max_bytes: int) -> Callable[[], bytes]:
-    def load() -> bytes:
-        if info.file_size > max_bytes:
-            raise GovMetricsError.make("E003", name=label, size=info.file_size, limit=max_bytes)
-        try:
-            return archive.read(info)
-        except ARCHIVE_ERRORS as exc:  # bad CRC, encrypted member, truncated data
-            raise GovMetricsError.make("E040", name=label, cause=_cause(exc)) from None
-
-    return load
-
-
-def _iter_tar(archive: tarfile.TarFile, source: str, prefix: str, max_bytes: int,
-              depth: int) -> Iterator[SourceDocument]:
-    for info in archive:
-        if not info.isfile() or _hidden(PurePosixPath(info.name).parts):
-            continue
-        member = _member_path(prefix, info.name)
-        name = PurePosixPath(info.name).name
-        kind = archive_kind(name)
-        if kind is not None:
-            try:
-                data = _tar_read(archive, info)
-            except ARCHIVE_ERRORS as exc:
-                yield _unreadable(source, member, name, exc)
-                continue
-            yield from _iter_nested(data, kind, source, member, max_bytes, depth + 1)
-            continue
-        yield SourceDocument(source, member, name, info.size,
-                             _tar_loader(archive, info, f"{source}{NESTED_SEPARATOR}{member}", max_bytes))
-
-
 def _tar_read(archive: tarfile.TarFile, info: tarfile.TarInfo) -> bytes:
     handle = archive.extractfile(info)
     if handle is None:
         raise tarfile.TarError(f"{info.name}: not a regular file")
     return handle.read()
-
-
-def _tar_loader(archive: tarfile.TarFile, info: tarfile.TarInfo, label: str, max_bytes: int) -> Callable[[], bytes]:
-    def load() -> bytes:
-        if info.size > max_bytes:
-            raise GovMetricsError.make("E003", name=label, size=info.size, limit=max_bytes)
-        try:
-            return _tar_read(archive, info)
-        except ARCHIVE_ERRORS as exc:
-            raise GovMetricsError.make("E040", name=label, cause=_cause(exc)) from None
-
-    return load

@@ -379,3 +379,20 @@ def test_a_document_that_kills_its_worker_is_failed_and_the_run_goes_on(tmp_path
     with sqlite3.connect(tmp_path / "r.db") as conn:
         rows = dict(conn.execute("SELECT name, coalesce(error_code, status) FROM documents"))
     assert rows == {**{f"good_{i}.txt": "done" for i in range(6)}, "kills_the_worker.txt": "E041"}
+
+
+def test_zip_member_names_in_gbk_and_oversized_members(tmp_path):
+    from service.archive import iter_documents
+    from service.errors import GovMetricsError
+
+    # Chinese Windows writes member names in GBK without the UTF-8 flag; zipfile cannot, so patch the bytes.
+    raw = _zip({"XXXX.txt": "收入总计5028.61万元".encode("utf-8"), "big.txt": b"1" * 5000})
+    path = tmp_path / "windows.zip"
+    path.write_bytes(raw.replace(b"XXXX.txt", "报告.txt".encode("gbk")))
+    seen = {}
+    for doc in iter_documents([path], max_bytes=1000):
+        try:
+            seen[doc.member] = doc.read().decode("utf-8")
+        except GovMetricsError as exc:
+            seen[doc.member] = exc.code
+    assert seen == {"报告.txt": "收入总计5028.61万元", "big.txt": "E003"}
