@@ -73,8 +73,13 @@ def _hidden(parts: tuple[str, ...]) -> bool:
     return any(p.startswith(".") or p in ("__MACOSX", "Thumbs.db", "desktop.ini") for p in parts)
 
 
-def iter_documents(inputs: list[str | Path], max_bytes: int) -> Iterator[SourceDocument]:
-    """Every document under `inputs`, once each (a path given twice is read once)."""
+def iter_documents(inputs: list[str | Path], max_bytes: int,
+                   exclude: frozenset[Path] = frozenset()) -> Iterator[SourceDocument]:
+    """Every document under `inputs`, once each (a path given twice is read once).
+
+    `exclude`: resolved paths that are not documents (the results database in
+    the folder being annotated).
+    """
     seen: set[tuple[str, str]] = set()
     for item in inputs:
         path = Path(item)
@@ -82,6 +87,8 @@ def iter_documents(inputs: list[str | Path], max_bytes: int) -> Iterator[SourceD
             raise GovMetricsError.make("E001", name=str(item))
         files = [path] if not path.is_dir() else _walk(path)
         for file in files:
+            if file.resolve() in exclude:
+                continue
             for doc in _iter_file(file.resolve(), max_bytes):
                 key = (doc.source, doc.member)
                 if key not in seen:
@@ -89,9 +96,9 @@ def iter_documents(inputs: list[str | Path], max_bytes: int) -> Iterator[SourceD
                     yield doc
 
 
-def count_documents(inputs: list[str | Path], max_bytes: int) -> int:
+def count_documents(inputs: list[str | Path], max_bytes: int, exclude: frozenset[Path] = frozenset()) -> int:
     """The number `iter_documents` will yield (lists archives, reads no documents)."""
-    return sum(1 for _ in iter_documents(inputs, max_bytes))
+    return sum(1 for _ in iter_documents(inputs, max_bytes, exclude))
 
 
 def _walk(folder: Path) -> list[Path]:

@@ -307,7 +307,7 @@ class RayEngine:
                          runtime_env={"env_vars": {"PYTHONPATH": _python_path()}})
         except Exception as exc:  # ray raises ConnectionError, RuntimeError, ValueError, ...
             raise GovMetricsError.make("E045", cause=f"cannot start Ray{' at ' + address if address else ''}: "
-                                       f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+                                       f"{_first_line(exc)}") from None
         self._started = True
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # ours is the one progress bar
@@ -345,7 +345,14 @@ class RayEngine:
             RayAnnotator, fn_constructor_kwargs={"model": self.model, "max_bytes": self.max_bytes},
             batch_size=1, batch_format="numpy", num_cpus=1,
             compute=ray.data.ActorPoolStrategy(size=self.workers))
-        for row in annotated.iter_rows():
+        rows = iter(annotated.iter_rows())
+        while True:
+            try:
+                row = next(rows, None)
+            except Exception as exc:  # an actor died, the cluster went away: Ray's own exceptions
+                raise GovMetricsError.make("E045", cause=f"the Ray job failed: {_first_line(exc)}") from None
+            if row is None:
+                return
             yield DocumentOutcome.model_validate_json(row["outcome"])
 
     def close(self) -> None:
@@ -354,6 +361,11 @@ class RayEngine:
 
             ray.shutdown()
             self._started = False
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def _python_path() -> str:
@@ -395,6 +407,8 @@ class BulkSummary(BaseModel):
         if self.first_errors:
             lines.append(f"first {len(self.first_errors)} failures:")
             lines.extend(f"  {e}" for e in self.first_errors)
+        if self.interrupted:
+            lines.append("what was finished is kept: rerun the same command to resume")
         return "\n".join(lines)
 
 
@@ -429,7 +443,8 @@ class BulkAnnotator:
 
         inputs = [str(i) for i in inputs]
         started = time.perf_counter()
-        summary = BulkSummary(total=count_documents(inputs, self.max_bytes))
+        exclude = self.store.files()
+        summary = BulkSummary(total=count_documents(inputs, self.max_bytes, exclude))
         if not summary.total:
             raise GovMetricsError.make("E044", inputs=", ".join(inputs))
         model = self.engine.model_info()
@@ -452,7 +467,7 @@ class BulkAnnotator:
             bar.update(1)
 
         def pending() -> Iterator[DocumentJob]:
-            for doc in iter_documents(inputs, self.max_bytes):
+            for doc in iter_documents(inputs, self.max_bytes, exclude):
                 key = (doc.source, doc.member)
                 try:
                     data = doc.read()
@@ -477,6 +492,9 @@ class BulkAnnotator:
         except KeyboardInterrupt:
             state = "interrupted"
             summary.interrupted = True
+        except BaseException:
+            state = "failed"  # what was written stays; rerun to resume
+            raise
         finally:
             bar.close()
             summary.elapsed_seconds = time.perf_counter() - started

@@ -55,7 +55,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             id INTEGER PRIMARY KEY,
             started_at TEXT NOT NULL,
             finished_at TEXT,
-            state TEXT NOT NULL CHECK (state IN ('running', 'finished', 'interrupted')),
+            state TEXT NOT NULL CHECK (state IN ('running', 'finished', 'interrupted', 'failed')),
             engine TEXT NOT NULL,
             workers INTEGER NOT NULL,
             model_name TEXT,
@@ -217,6 +217,11 @@ class ResultStore:
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
+
+    def files(self) -> frozenset[Path]:
+        """The database's own files, never to be annotated as documents."""
+        base = self.path.resolve()
+        return frozenset([base, *(base.with_name(base.name + end) for end in ("-wal", "-shm", "-journal"))])
 
     def close(self) -> None:
         self.conn.close()
