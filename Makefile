@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PKUSEG_DIR := models/pkuseg/default
 SEED := ../shared/corpus/seed/000_0b63caf340faed07.txt
 
-.PHONY: setup run test evaluate bench clean
+.PHONY: setup run test evaluate bench bench-bulk clean
 
 setup: $(VENV)/.installed $(PKUSEG_DIR)/weights.npz
 
@@ -43,6 +43,9 @@ evaluate: setup
 
 bench: setup
 	$(PY) bench/extract_bench.py
+
+bench-bulk: setup
+	$(PY) bench/bulk_bench.py
 
 clean:
 	rm -rf $(VENV) .cache models/pkuseg

@@ -48,8 +48,7 @@ class SourceDocument:
 
     @property
     def label(self) -> str:
-        """How the document is named in messages: `archive.zip!/dir/a.txt` or the path."""
-        return f"{self.source}{NESTED_SEPARATOR}{self.member}" if self.member else self.source
+        return document_label(self.source, self.member)
 
     @property
     def suffix(self) -> str:
@@ -57,6 +56,11 @@ class SourceDocument:
 
     def read(self) -> bytes:
         return self.data_loader()
+
+
+def document_label(source: str, member: str) -> str:
+    """How a document is named in messages: `/path/archive.zip!/dir/a.txt`, or the file's path."""
+    return f"{source}{NESTED_SEPARATOR}{member}" if member else source
 
 
 def archive_kind(name: str) -> str | None:
@@ -145,8 +149,7 @@ def _read_file(path: Path, size: int | None, max_bytes: int) -> bytes:
 
 
 def _unreadable(source: str, member: str, name: str, exc: BaseException) -> SourceDocument:
-    label = f"{source}{NESTED_SEPARATOR}{member}" if member else source
-    error = GovMetricsError.make("E040", name=label, cause=_cause(exc))
+    error = GovMetricsError.make("E040", name=document_label(source, member), cause=_cause(exc))
 
     def fail() -> bytes:
         raise error
@@ -210,7 +213,7 @@ def _iter_members(entries: Iterator[tuple[str, int, Callable[[], bytes]]], sourc
             yield from _iter_nested(data, kind, source, member, max_bytes, depth + 1)
             continue
         yield SourceDocument(source, member, name, size,
-                             _member_loader(read, size, f"{source}{NESTED_SEPARATOR}{member}", max_bytes))
+                             _member_loader(read, size, document_label(source, member), max_bytes))
 
 
 def _member_loader(read: Callable[[], bytes], size: int, label: str, max_bytes: int) -> Callable[[], bytes]:

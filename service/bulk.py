@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from pydantic import BaseModel
 
-from service.archive import SourceDocument, count_documents, iter_documents
+from service.archive import SourceDocument, count_documents, document_label, iter_documents
 from service.errors import GovMetricsError
 from service.settings import PROJECT_ROOT
 from service.store import DocumentOutcome, KnownDocument, ResultStore
@@ -48,7 +48,7 @@ class DocumentJob:
 
     @property
     def label(self) -> str:
-        return f"{self.source}!/{self.member}" if self.member else self.source
+        return document_label(self.source, self.member)
 
 
 # -- the work done on one document, shared by every engine -------------------
@@ -104,6 +104,9 @@ def _init_worker(model: str | None, max_bytes: int) -> None:
         _WORKER["extractor"] = Extractor(model=model)
     except GovMetricsError as exc:
         _WORKER["error"] = (exc.code, exc.message)
+    except Exception as exc:  # reported by the first task, as one line, instead of a broken pool
+        _WORKER["error"] = ("E042", GovMetricsError.make("E042", name="loading the model",
+                                                         cause=f"{type(exc).__name__}: {exc}"[:300]).message)
 
 
 def _exit_with_parent() -> None:
@@ -177,7 +180,11 @@ class LocalEngine:
 
     def model_info(self) -> dict[str, str]:
         if self._model is None:
-            answer = self._pool.submit(_worker_model_info).result()
+            try:
+                answer = self._pool.submit(_worker_model_info).result()
+            except BrokenProcessPool:
+                raise GovMetricsError.make("E042", name="loading the model",
+                                           cause="the worker process died (out of memory?)") from None
             if "error" in answer:
                 raise GovMetricsError(*answer["error"])
             self._model = answer["model"]
@@ -317,7 +324,10 @@ class RayEngine:
         if self._model is None:
             import ray
 
-            answer = ray.get(ray.remote(num_cpus=1)(_ray_model_info).remote(self.model))
+            try:
+                answer = ray.get(ray.remote(num_cpus=1)(_ray_model_info).remote(self.model))
+            except Exception as exc:  # e.g. the nodes cannot import this project
+                raise GovMetricsError.make("E045", cause=f"cannot load the model on Ray: {_first_line(exc)}") from None
             if "error" in answer:
                 raise GovMetricsError(*answer["error"])
             self._model = answer["model"]

@@ -158,6 +158,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
+    import sqlite3
+
     from service.bulk import BulkAnnotator, make_engine
     from service.readers import max_bytes_from_env
     from service.store import ResultStore
@@ -172,6 +174,9 @@ def cmd_annotate(args: argparse.Namespace) -> int:
                                     max_bytes=max_bytes).run(args.inputs)
     except GovMetricsError as exc:
         _err(exc.message)
+        return 2
+    except (OSError, sqlite3.Error) as exc:  # the disk filled up, the database was locked for too long
+        _err(f"{args.out}: {exc}; what was finished is kept, rerun to resume")
         return 2
     finally:
         if engine is not None:
