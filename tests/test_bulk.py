@@ -396,3 +396,61 @@ def test_zip_member_names_in_gbk_and_oversized_members(tmp_path):
         except GovMetricsError as exc:
             seen[doc.member] = exc.code
     assert seen == {"报告.txt": "收入总计5028.61万元", "big.txt": "E003"}
+
+
+def test_store_replaces_a_document_whole_and_keeps_checks(tmp_path, extractor):
+    from service.store import DocumentOutcome, ResultStore
+
+    text = "2021年度收入总计5028.61万元，与2019年相比，减少761.39万元，减少13.15%。"
+    result = extractor.extract_text(text, "doc").to_json()
+    assert len(result["records"]) == 3
+    result["checks"] = [{"kind": "change", "status": "mismatch", "records": [0, 1], "stated": "761.39",
+                         "computed": "761.40", "message": "stated and computed differ"}]
+    model = {"model_name": "m", "model_version": "1"}
+    with ResultStore(tmp_path / "r.db") as store:
+        store.write_document(DocumentOutcome(source="/a.zip", member="x.txt", name="x.txt", status="done",
+                                             result=result, **model))
+        store.write_document(DocumentOutcome(source="/a.zip", member="y.txt", name="y.txt", status="done",
+                                             result=result, **model))
+        # the same document again, now failed: its old records and checks go with it
+        store.write_document(DocumentOutcome(source="/a.zip", member="x.txt", name="x.txt", status="failed",
+                                             error_code="E002", error="x.txt: file is empty", **model))
+        assert store.count("documents") == 2 and store.count("records") == 3 and store.count("checks") == 1
+        rows = list(store.query('SELECT r.text, r."start", r."end", r.normalized_value, r.normalized_unit, r.role, '
+                                "r.metric_text, r.metric_start, r.metric_end FROM records r ORDER BY record_index"))
+        check = next(store.query("SELECT kind, status, records, stated, computed FROM checks"))
+    assert [r["normalized_value"] for r in rows] == ["50286100", "7613900", "13.15"]
+    for r in rows:
+        assert text[r["start"]:r["end"]] == r["text"]
+        if r["metric_text"] is not None:
+            assert text[r["metric_start"]:r["metric_end"]] == r["metric_text"]
+    assert tuple(check) == ("change", "mismatch", "[0, 1]", "761.39", "761.40")
+
+
+def test_store_refuses_a_newer_schema(tmp_path):
+    from service.errors import GovMetricsError
+    from service.store import SCHEMA_VERSION, ResultStore
+
+    ResultStore(tmp_path / "r.db").close()
+    with sqlite3.connect(tmp_path / "r.db") as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(GovMetricsError) as info:
+        ResultStore(tmp_path / "r.db")
+    assert info.value.code == "E043" and "newer" in info.value.message
+
+
+def test_skip_decision():
+    from service.bulk import skip_reason
+    from service.store import KnownDocument
+
+    model = {"name": "m", "version": "2"}
+    done = KnownDocument("abc", "m", "2", "done")
+    failed = KnownDocument("abc", "m", "2", "failed")
+    assert skip_reason(None, "abc", model, retry_failed=False, force=False) is None
+    assert skip_reason(done, "abc", model, retry_failed=False, force=False) == "done"
+    assert skip_reason(done, "abc", model, retry_failed=True, force=False) == "done"
+    assert skip_reason(done, "abc", model, retry_failed=False, force=True) is None
+    assert skip_reason(done, "changed", model, retry_failed=False, force=False) is None
+    assert skip_reason(done, "abc", {"name": "m", "version": "3"}, retry_failed=False, force=False) is None
+    assert skip_reason(failed, "abc", model, retry_failed=False, force=False) == "failed"
+    assert skip_reason(failed, "abc", model, retry_failed=True, force=False) is None
