@@ -288,7 +288,7 @@ class RayEngine:
     def __init__(self, workers: int, model: str | None, max_bytes: int, address: str | None = None,
                  wave_bytes: int = 256 * 1024 * 1024, wave_docs: int = 5000) -> None:
         try:
-            import ray
+            import ray  # noqa: F401
             import ray.data  # noqa: F401  Ray Data needs pyarrow and pandas
         except ImportError as exc:
             raise GovMetricsError.make("E045", cause=f"cannot import ray[data] ({exc}); "
@@ -300,8 +300,18 @@ class RayEngine:
         self.wave_docs = wave_docs
         self._model: dict[str, str] | None = None
         self._started = False
+        self.address = address
+
+    def _start(self) -> None:
+        """Start (or join) Ray: on first use, after the inputs were found, not before."""
+        if self._started:
+            return
         import logging
 
+        import ray
+        import ray.data
+
+        address = self.address
         # Ray's own log lines would bury the one progress bar and the summary; failures are in the store.
         for name in ("ray", "ray.data"):
             logging.getLogger(name).setLevel(logging.ERROR)
@@ -310,8 +320,8 @@ class RayEngine:
                 # A cluster: every node needs this project installed (README.md, "Ray").
                 ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
             else:
-                ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
-                         runtime_env={"env_vars": {"PYTHONPATH": _python_path()}})
+                ray.init(num_cpus=self.workers, include_dashboard=False, logging_level=logging.ERROR,
+                         log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": _python_path()}})
         except Exception as exc:  # ray raises ConnectionError, RuntimeError, ValueError, ...
             raise GovMetricsError.make("E045", cause=f"cannot start Ray{' at ' + address if address else ''}: "
                                        f"{_first_line(exc)}") from None
@@ -324,8 +334,10 @@ class RayEngine:
         if self._model is None:
             import ray
 
+            self._start()
             try:
-                answer = ray.get(ray.remote(num_cpus=1)(_ray_model_info).remote(self.model))
+                # max_calls=1: the process that loaded a model only to name it exits, freeing its memory
+                answer = ray.get(ray.remote(num_cpus=1, max_calls=1)(_ray_model_info).remote(self.model))
             except Exception as exc:  # e.g. the nodes cannot import this project
                 raise GovMetricsError.make("E045", cause=f"cannot load the model on Ray: {_first_line(exc)}") from None
             if "error" in answer:

@@ -201,6 +201,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="govmetrics", description="Metric records from Chinese government documents.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -233,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders (recursive), .zip, .tar.gz/.tgz archives")
     p.add_argument("--out", default="results.db", help="the SQLite results database (default results.db); "
                    "rerunning into it skips documents already done")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--workers", type=_positive_int, default=None, help="worker processes (default: all cores)")
     p.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="local: processes on this machine; ray: Ray Data (local Ray, or a cluster with --address)")
     p.add_argument("--address", default=None, help="ray engine: the cluster to use, e.g. ray://head:10001 (default: "

@@ -454,3 +454,14 @@ def test_skip_decision():
     assert skip_reason(done, "abc", {"name": "m", "version": "3"}, retry_failed=False, force=False) is None
     assert skip_reason(failed, "abc", model, retry_failed=False, force=False) == "failed"
     assert skip_reason(failed, "abc", model, retry_failed=True, force=False) is None
+
+
+def test_annotate_usage_errors_are_one_line(tmp_path):
+    empty = tmp_path / "empty_folder"
+    empty.mkdir()
+    for args, message in (([str(tmp_path / "missing")], "missing: file not found"),
+                          ([str(empty)], "no documents found in"),
+                          ([str(empty), "--workers", "0"], "--workers: '0' is not a whole number")):
+        p = run_cli("annotate", *args, "--out", str(tmp_path / "r.db"), "--model", "rules")
+        err = p.stderr.decode()
+        assert p.returncode == 2 and message in err and "Traceback" not in err, err
