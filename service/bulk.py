@@ -17,8 +17,10 @@ import hashlib
 import os
 import signal
 import sys
+import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -477,15 +479,9 @@ class BulkAnnotator:
                    dynamic_ncols=True)
 
         def record(outcome: DocumentOutcome) -> None:
-            self.store.write_document(outcome, run_id)
-            if outcome.status == "done":
-                summary.done += 1
-                summary.records += len(outcome.records)
-                summary.chars += outcome.chars or 0
-            else:
-                summary.failed += 1
-                if len(summary.first_errors) < MAX_ERRORS_SHOWN:
-                    summary.first_errors.append(f"{outcome.error_code} {outcome.error}")
+            with _ctrl_c_deferred():
+                self.store.write_document(outcome, run_id)
+                self._count(summary, outcome)
             bar.update(1)
 
         def pending() -> Iterator[DocumentJob]:
@@ -526,12 +522,39 @@ class BulkAnnotator:
         return summary
 
     @staticmethod
+    def _count(summary: BulkSummary, outcome: DocumentOutcome) -> None:
+        if outcome.status == "done":
+            summary.done += 1
+            summary.records += len(outcome.records)
+            summary.chars += outcome.chars or 0
+        else:
+            summary.failed += 1
+            if len(summary.first_errors) < MAX_ERRORS_SHOWN:
+                summary.first_errors.append(f"{outcome.error_code} {outcome.error}")
+
+    @staticmethod
     def _skip(summary: BulkSummary, reason: str, bar: Any) -> None:
         if reason == "done":
             summary.skipped_done += 1
         else:
             summary.skipped_failed += 1
         bar.update(1)
+
+
+@contextmanager
+def _ctrl_c_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C until the block is over: a document is stored and counted, or neither."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def make_engine(engine: str, workers: int | None, model: str | None, max_bytes: int,

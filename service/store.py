@@ -215,7 +215,8 @@ class ResultStore:
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self.conn.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
             raise
 
     def files(self) -> frozenset[Path]:
@@ -282,7 +283,8 @@ class ResultStore:
                 for i, row in enumerate(_check_row(c) for c in outcome.checks)])
             self.conn.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
             raise
         return doc_id
 

@@ -234,19 +234,8 @@ def test_sigkill_midway_then_resume_matches_uninterrupted_run(archive, full_run,
     proc = subprocess.Popen([sys.executable, "-m", "service.cli", "annotate", *archive["inputs"], "--out", str(db),
                              "--workers", "1", "--model", "rules"], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
-    done_at_kill = 0
-    deadline = time.monotonic() + 240
     try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if db.exists():
-                try:
-                    with sqlite3.connect(db, timeout=1) as conn:
-                        done_at_kill = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
-                except sqlite3.OperationalError:  # schema not created yet
-                    done_at_kill = 0
-                if done_at_kill >= 40:
-                    break
-            time.sleep(0.05)
+        assert _wait_for_documents(db, proc, 40) >= 40
         workers = psutil.Process(proc.pid).children(recursive=True)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
@@ -275,6 +264,52 @@ def test_sigkill_midway_then_resume_matches_uninterrupted_run(archive, full_run,
     assert f"skipped {len(partial_docs)}" in p.stdout.decode()
     assert f"{len(partial_docs) - n_failed} already done" in p.stdout.decode()
     assert db_rows(db) == db_rows(full_run)
+
+
+def _wait_for_documents(db: Path, proc: subprocess.Popen, n: int, seconds: float = 240) -> int:
+    """Poll the database until it holds `n` documents (or the run ends); returns the count."""
+    count = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db.exists():
+            try:
+                with sqlite3.connect(db, timeout=1) as conn:
+                    count = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+            except sqlite3.OperationalError:  # schema not created yet
+                count = 0
+            if count >= n:
+                break
+        time.sleep(0.05)
+    return count
+
+
+def test_ctrl_c_keeps_what_was_finished_and_says_so(archive, tmp_path):
+    import psutil
+
+    db = tmp_path / "interrupted.db"
+    # a terminal's Ctrl-C: SIGINT to the whole process group, workers included
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "annotate", str(archive["inbox"] / "txt"),
+                             "--out", str(db), "--workers", "1", "--model", "rules"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        assert _wait_for_documents(db, proc, 10) >= 10
+        workers = psutil.Process(proc.pid).children(recursive=True)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err.decode()
+    assert "Traceback" not in err.decode()
+    assert out.decode().startswith("interrupted in") and "rerun the same command to resume" in out.decode()
+    _, alive = psutil.wait_procs(workers, timeout=15)
+    assert alive == []
+    with sqlite3.connect(db) as conn:
+        done = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+        assert conn.execute("SELECT state, done FROM runs").fetchall() == [("interrupted", done)]
+        assert conn.execute("SELECT count(*) FROM documents d WHERE record_count != "
+                            "(SELECT count(*) FROM records r WHERE r.document_id = d.id)").fetchone()[0] == 0
+    assert 10 <= done < 80
 
 
 def test_ray_engine_gives_the_same_records_as_local(archive, full_run, tmp_path):
