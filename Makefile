@@ -10,7 +10,7 @@ SEED := ../shared/corpus/seed/000_0b63caf340faed07.txt
 BASE_DIR := models/base/multilingual-e5-small
 MODEL_DIR := models/govmetrics-zh-v1
 
-.PHONY: setup run test evaluate bench bench-load base train clean
+.PHONY: setup run test evaluate bench bench-load bench-bulk base train clean
 
 setup: $(VENV)/.installed $(PKUSEG_DIR)/weights.npz
 
@@ -67,6 +67,9 @@ bench: setup
 
 bench-load: setup
 	$(PY) bench/load_bench.py --clients 16 --seconds 60
+
+bench-bulk: setup
+	$(PY) bench/bulk_bench.py
 
 clean:
 	rm -rf $(VENV) .cache models/pkuseg models/base

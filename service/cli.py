@@ -7,6 +7,8 @@
     govmetrics train --out models/NAME [--data annotations/data] [--base DIR] [--epochs N] [--layers N]
     govmetrics audit evaluate [--max-mutations N] [--seed S] [--json]
     govmetrics serve [--host 127.0.0.1] [--port 8000] [--model rules|DIR] [--max-text-bytes N] ...
+    govmetrics annotate INPUT... --out results.db [--workers N] [--engine local|ray] [--retry-failed] [--force]
+    govmetrics export results.db --format jsonl|csv|xlsx|parquet --out FILE [--table records|checks|documents]
 
 Errors about the input are one line each on stderr, never a traceback; the
 exit status is non-zero when any input failed, after the rest were processed.
@@ -229,6 +231,56 @@ def _port(value: str) -> int:
     return number
 
 
+def cmd_annotate(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from service.bulk import BulkAnnotator, make_engine
+    from service.readers import max_bytes_from_env
+    from service.store import ResultStore
+
+    max_bytes = args.max_bytes if args.max_bytes is not None else max_bytes_from_env()
+    engine = None
+    try:
+        store = ResultStore(args.out)
+        with store:
+            engine = make_engine(args.engine, args.workers, args.model, max_bytes, args.address)
+            summary = BulkAnnotator(store, engine, retry_failed=args.retry_failed, force=args.force,
+                                    max_bytes=max_bytes).run(args.inputs)
+    except GovMetricsError as exc:
+        _err(exc.message)
+        return 2
+    except (OSError, sqlite3.Error) as exc:  # the disk filled up, the database was locked for too long
+        _err(f"{args.out}: {exc}; what was finished is kept, rerun to resume")
+        return 2
+    finally:
+        if engine is not None:
+            engine.close()
+    print(summary.render())
+    print(f"results: {args.out} (govmetrics export {args.out} --format csv --out records.csv)")
+    return 130 if summary.interrupted else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from service.export import export
+
+    try:
+        counts = export(args.db, args.format, args.out, args.table)
+    except GovMetricsError as exc:
+        _err(exc.message)
+        return 2
+    except OSError as exc:
+        _err(f"{args.out}: cannot write: {exc.strerror or exc}")
+        return 2
+    print(f"exported {', '.join(f'{n} {table}' for table, n in counts.items())} to {args.out} ({args.format})")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="govmetrics", description="Metric records from Chinese government documents.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -274,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7, help="random seed for choosing and changing digits")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_audit)
+
     p = sub.add_parser("serve", help="run the REST service and web page (README: REST service)")
     p.add_argument("--host", help="address to bind (env GOVMETRICS_HOST, default 127.0.0.1)")
     p.add_argument("--port", type=_port, help="port (env GOVMETRICS_PORT, default 8000)")
@@ -286,6 +339,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_count, help="extraction threads (default 1)")
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("annotate", help="annotate files, folders and .zip/.tar.gz archives into a results database")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders (recursive), .zip, .tar.gz/.tgz archives")
+    p.add_argument("--out", default="results.db", help="the SQLite results database (default results.db); "
+                   "rerunning into it skips documents already done")
+    p.add_argument("--workers", type=_positive_int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: processes on this machine; ray: Ray Data (local Ray, or a cluster with --address)")
+    p.add_argument("--address", default=None, help="ray engine: the cluster to use, e.g. ray://head:10001 (default: "
+                   "start Ray on this machine)")
+    p.add_argument("--model", default=None, help="model folder, or 'rules' for the rule baseline (default: shipped model)")
+    p.add_argument("--retry-failed", action="store_true", help="retry documents that failed in an earlier run")
+    p.add_argument("--force", action="store_true", help="redo every document, done or not")
+    p.add_argument("--max-bytes", type=int, default=None, help="refuse documents larger than this (default 20 MB)")
+    p.set_defaults(func=cmd_annotate)
+
+    p = sub.add_parser("export", help="export a results database: one row per record with its document's fields")
+    p.add_argument("db", metavar="DB", help="the results database written by `govmetrics annotate`")
+    p.add_argument("--format", choices=("jsonl", "csv", "xlsx", "parquet"), required=True,
+                   help="csv is UTF-8 with BOM (Excel, WPS); xlsx holds every table, one sheet each")
+    p.add_argument("--out", required=True, help="the file to write")
+    p.add_argument("--table", choices=("records", "checks", "documents"), default="records",
+                   help="jsonl/csv/parquet: which rows to write (default records)")
+    p.set_defaults(func=cmd_export)
     return parser
 
 

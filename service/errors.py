@@ -38,6 +38,14 @@ class Errors:
     E047 = "no such endpoint: {method} {path}"
     E048 = "method {method} is not allowed for {path}"
     E049 = "internal error; the service logged it as request {request_id}"
+    # Bulk annotation (service/bulk.py, archive.py, store.py, export.py).
+    E050 = "{name}: cannot read the archive: {cause}"
+    E051 = "{name}: the worker process died on this document, twice (a crash in a reader or out of memory)"
+    E052 = "{name}: internal error: {cause}"
+    E053 = "{path}: cannot use the results database: {cause}"
+    E054 = "no documents found in {inputs}"
+    E055 = "ray engine: {cause}"
+    E056 = "export: {rows} rows do not fit in an xlsx sheet (limit {limit}); use --format csv, jsonl or parquet"
 
 
 class GovMetricsError(Exception):
