@@ -141,3 +141,26 @@ def test_trimmed_tokenizer_keeps_the_segmentation_of_its_texts(tmp_path: Path):
         a, b = full.encode(t), small.encode(t)
         assert a.tokens == b.tokens and a.offsets == b.offsets
         assert [keep[i] for i in b.ids] == a.ids
+
+
+def test_a_document_gives_the_same_records_alone_or_in_a_batch(seed_text: str):
+    # int8 activations are quantized per batch: windows of different documents must never share one.
+    from service.extract import Extractor
+
+    extractor = Extractor()
+    other = "2021年度收入总计5028.61万元，与2019年相比，减少761.39万元，减少13.15%。" * 3
+    alone = extractor.extract_text(seed_text, "seed").to_json()["records"]
+    batched = extractor.extract_texts([(other, "a"), (seed_text, "seed"), (other * 5, "b")])[1].to_json()["records"]
+    assert alone == batched
+    assert alone and all(0.0 <= r["confidence"] <= 1.0 for r in alone)
+
+
+def test_min_confidence_drops_records_and_says_so(seed_text: str):
+    from service.extract import Extractor
+
+    everything = Extractor().extract_text(seed_text, "seed")
+    threshold = sorted(r.confidence for r in everything.records)[len(everything.records) // 2]
+    kept = Extractor(min_confidence=threshold).extract_text(seed_text, "seed")
+    assert 0 < len(kept.records) < len(everything.records)
+    assert all(r.confidence >= threshold for r in kept.records)
+    assert kept.meta["dropped_below_confidence"] == len(everything.records) - len(kept.records)

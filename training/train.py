@@ -29,6 +29,7 @@ from service.model.inference import WEIGHTS, RecordTagger
 from service.model.record_model import ModelConfig, RecordModel, WindowFeatures, batches, collate, featurize
 from service.model.storage import save_int8
 from service.quantities import QuantityGrammar
+from service.vocabulary import ROLES
 from training.annotations import PROJECT_ROOT, AnnotatedDoc, load_corpus
 from training.evaluate import load_scorer
 
@@ -163,13 +164,14 @@ def fit_calibrator(features: list[list[float]], correct: list[int], steps: int =
     def closure() -> torch.Tensor:
         opt.zero_grad()
         z = x @ w + b
-        loss = nn.functional.binary_cross_entropy_with_logits(z, y) + 1e-4 * (w ** 2).sum()
+        loss = nn.functional.binary_cross_entropy_with_logits(z, y) + 1e-3 * (w ** 2).sum()
         loss.backward()
         return loss
 
     opt.step(closure)
     return {"weights": [float(v) for v in w.detach()], "bias": float(b.detach()),
-            "features": ["log p(role)", "log p(direction)", "log p(metric span)", "log p(action span)"],
+            "features": ["log(1-p) role", "log(1-p) direction", "log(1-p) metric span", "log(1-p) action span",
+                         "metric found", "action found", *(f"role={r}" for r in ROLES)],
             "fitted_on": "dev split", "examples": len(correct)}
 
 

@@ -53,7 +53,7 @@ class Calibrator:
 class RecordTagger:
     """A loaded model: candidate quantities in, records with calibrated confidence out."""
 
-    def __init__(self, path: str | Path, quantize: bool = True, max_batch_tokens: int = 8192) -> None:
+    def __init__(self, path: str | Path, quantize: bool = True, max_batch_tokens: int = 2048) -> None:
         from tokenizers import Tokenizer
 
         self.path = Path(path)
@@ -79,22 +79,20 @@ class RecordTagger:
         return {"name": self.config.name, "version": self.config.version}
 
     def predict(self, texts: Sequence[str], quantities: Sequence[Sequence[Quantity]]) -> list[list[QuantityPrediction]]:
-        """Per document, one prediction per candidate quantity (role "none" included)."""
-        feats = [featurize(self.tokenizer, t, list(qs), self.config) for t, qs in zip(texts, quantities)]
-        flat = [(d, f) for d, fs in enumerate(feats) for f in fs]
-        out: list[list[QuantityPrediction]] = [[] for _ in texts]
-        by_id = {id(f): d for d, f in flat}
+        """Per document, one prediction per candidate quantity (role "none" included).
+
+        Windows are batched within a document only: int8 activations are quantized per
+        batch, so mixing documents would make one document's records depend on its
+        neighbours in a batch. This way a document gives the same records from the CLI,
+        the service and a bulk run."""
+        out: list[list[QuantityPrediction]] = []
         with torch.inference_mode():
-            for batch in batches([f for _, f in flat], self.max_batch_tokens):
-                x = collate(batch, self.pad_id)
-                logits = self.model(**x)
-                row = 0
-                for f in batch:
-                    n = len(f.quantities)
-                    part = {k: v[row:row + n] for k, v in logits.items()}
-                    d = by_id[id(f)]
-                    out[d].extend(decode([f], part, self.config, texts[d]))
-                    row += n
+            for text, qs in zip(texts, quantities):
+                preds: list[QuantityPrediction] = []
+                for batch in batches(featurize(self.tokenizer, text, list(qs), self.config), self.max_batch_tokens):
+                    logits = self.model(**collate(batch, self.pad_id))
+                    preds.extend(decode(batch, logits, self.config, text))
+                out.append(preds)
         return out
 
     def records(self, text: str, quantities: Sequence[Quantity], predictions: Sequence[QuantityPrediction],

@@ -175,10 +175,15 @@ class QuantityPrediction:
     span_p: dict[str, float]
 
     def features(self) -> list[float]:
-        """Inputs of the calibrator: log-probabilities of the parts the record is judged on."""
-        eps = 1e-6
-        return [math.log(max(self.role_p, eps)), math.log(max(self.direction_p, eps)),
-                math.log(max(self.span_p["metric"], eps)), math.log(max(self.span_p["action"], eps))]
+        """Inputs of the calibrator. The model is sure of most parts, so log(1 - p) (how far
+        from certain) separates right from wrong records better than log p; the role and
+        whether a span was found shift the odds on their own."""
+        eps = 1e-4
+        doubt = [math.log(1.0 - min(p, 1.0 - eps) + eps) for p in
+                 (self.role_p, self.direction_p, self.span_p["metric"], self.span_p["action"])]
+        found = [float(self.spans.get("metric") is not None), float(self.spans.get("action") is not None)]
+        role = [float(self.role == r) for r in ROLES]
+        return doubt + found + role
 
 
 def _best_span(start_lp: torch.Tensor, end_lp: torch.Tensor, max_len: int) -> tuple[int, int, float]:
