@@ -62,6 +62,8 @@ class RecordTagger:
         self.config = ModelConfig.load(self.path / "config.json")
         self.tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
         self.pad_id = self.tokenizer.token_to_id("<pad>")
+        # Plain construction: a "meta" device would skip the random initialisation, but its
+        # first use costs about a second of torch set-up, more than the initialisation itself.
         model = RecordModel(self.config)
         model.load_state_dict(load_int8(self.path / WEIGHTS))
         model.eval()

@@ -186,29 +186,33 @@ class QuantityPrediction:
         return doubt + found + role
 
 
-def _best_span(start_lp: torch.Tensor, end_lp: torch.Tensor, max_len: int) -> tuple[int, int, float]:
-    """(0, 0) when "no span" is the likelier start; else the best (start, end) with
-    start <= end < start + max_len. Returns the probability of the decision taken."""
-    t = start_lp.shape[0]
-    p_null = float(start_lp[0].exp())
-    if p_null >= NULL_THRESHOLD or t < 2:
-        return (0, 0, math.log(max(p_null, 1e-9)))
-    pair = start_lp.unsqueeze(1) + end_lp.unsqueeze(0)  # [T,T]
-    i = torch.arange(t)
-    valid = (i.unsqueeze(1) <= i.unsqueeze(0)) & (i.unsqueeze(0) - i.unsqueeze(1) < max_len)
-    valid[0, :] = False
-    valid[:, 0] = False
-    pair = pair.masked_fill(~valid, -1e9)
-    flat = int(pair.argmax())
-    s, e = divmod(flat, t)
-    return (s, e, float(pair[s, e]))
+def best_spans(start_lp: torch.Tensor, end_lp: torch.Tensor, max_len: int) -> list[tuple[int, int, float]]:
+    """Per row: (0, 0) when "no span" is the likelier start, else the best (start, end) with
+    start <= end < start + max_len; with the log-probability of the decision taken."""
+    q, t = start_lp.shape
+    ends = nn.functional.pad(end_lp, (0, max_len), value=-1e9).unfold(1, max_len, 1)[:, :t, :]  # [Q,T,L]
+    score = start_lp.unsqueeze(-1) + ends
+    score[:, 0, :] = -1e9  # token 0 only means "no span"
+    flat = score.reshape(q, -1)
+    best = flat.argmax(dim=1)
+    p_null = start_lp[:, 0].exp()
+    out = []
+    for row in range(q):
+        pn = float(p_null[row])
+        if pn >= NULL_THRESHOLD:
+            out.append((0, 0, math.log(max(pn, 1e-9))))
+        else:
+            s, length = divmod(int(best[row]), max_len)
+            out.append((s, s + length, float(flat[row, best[row]])))
+    return out
 
 
 def decode(feats: Sequence[WindowFeatures], outputs: dict[str, torch.Tensor], config: ModelConfig,
            text: str) -> list[QuantityPrediction]:
     role_p = outputs["role"].softmax(-1)
     dir_p = outputs["direction"].softmax(-1)
-    log_ptr = {k: v.log_softmax(-1) for k, v in outputs.items() if k not in ("role", "direction")}
+    spans_of = {fld: best_spans(outputs[f"{fld}_start"].log_softmax(-1), outputs[f"{fld}_end"].log_softmax(-1),
+                                config.max_span_tokens) for fld in config.span_fields}
     preds = []
     row = 0
     for f in feats:
@@ -223,8 +227,7 @@ def decode(feats: Sequence[WindowFeatures], outputs: dict[str, torch.Tensor], co
             spans: dict[str, tuple[int, int] | None] = {}
             span_p: dict[str, float] = {}
             for fld in config.span_fields:
-                s, e, lp = _best_span(log_ptr[f"{fld}_start"][row, :len(f.ids)],
-                                      log_ptr[f"{fld}_end"][row, :len(f.ids)], config.max_span_tokens)
+                s, e, lp = spans_of[fld][row]
                 span_p[fld] = math.exp(lp)
                 spans[fld] = _trim(text, f.offsets[s][0], f.offsets[e][1]) if s else None
             preds.append(QuantityPrediction(qi, role, float(role_p[row, r]),
