@@ -46,7 +46,20 @@ def test_extract_seed_json_offsets(seed_text: str):
         for key in ("metric", "action", "period", "baseline"):
             if r[key]:
                 assert seed_text[r[key]["start"]:r[key]["end"]] == r[key]["text"]
-        assert r["confidence"] is None  # the rule baseline claims no probability
+        assert 0.0 <= r["confidence"] <= 1.0  # the shipped model's calibrated confidence
+
+
+def test_extract_with_the_rule_baseline_and_min_confidence(tmp_path: Path):
+    good = tmp_path / "报告.txt"
+    good.write_text("今年来侦破电信诈骗案件30起，抓获犯罪嫌疑人83人。", encoding="utf-8")
+    p = run("extract", str(good), "--model", "rules")
+    assert p.returncode == 0, p.stderr.decode()
+    assert all(r["confidence"] is None for r in json.loads(p.stdout)["records"])  # rules claim no probability
+    p = run("extract", str(good), "--min-confidence", "1.01")
+    assert p.returncode == 0 and json.loads(p.stdout)["records"] == []
+    assert "records below --min-confidence left out" in p.stderr.decode()
+    p = run("extract", str(good), "--model", str(tmp_path / "no-such-model"))
+    assert p.returncode == 2 and "Traceback" not in p.stderr.decode() and "no-such-model" in p.stderr.decode()
 
 
 def test_extract_stdin_and_table():
