@@ -51,6 +51,6 @@ def test_shipped_model_on_the_real_test_split(model_vs_baseline):
     # Issue "The fine-tuned model": the shipped (int8) model, scored as the work is accepted.
     model, baseline = model_vs_baseline
     assert model["quantity"]["f1"] >= 0.97
-    assert model["record"]["f1"] >= 0.85  # measured 0.882
-    assert model["record"]["f1"] >= baseline["record"]["f1"] + 0.10  # measured +0.182
+    assert model["record"]["f1"] >= 0.85  # measured 0.891
+    assert model["record"]["f1"] >= baseline["record"]["f1"] + 0.10  # measured +0.192
     assert model["ece"] is not None and model["ece"] <= 0.05

@@ -251,6 +251,8 @@ def train(args: argparse.Namespace) -> int:
     t0 = time.time()
     random.seed(args.seed)
     torch.manual_seed(args.seed)
+    # Same seed, same weights: without this, threaded CPU reductions may add in another order.
+    torch.use_deterministic_algorithms(True, warn_only=True)
     docs = load_corpus([args.data])
     train_docs = [d for d in docs if d.split == "train"]
     dev_docs = [d for d in docs if d.split == "dev"]
