@@ -94,9 +94,14 @@ def failed_outcome(doc: SourceDocument | DocumentJob, error: GovMetricsError, mo
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(model: str | None, max_bytes: int) -> None:
+def _init_worker(model: str | None, max_bytes: int, threads: int = 0) -> None:
     # The parent decides what Ctrl-C means; workers just stop with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if threads:
+        # Each worker's torch would otherwise use every core: N workers x N threads thrash.
+        import torch
+
+        torch.set_num_threads(threads)
     _exit_with_parent()
     _quiet_readers()
     _WORKER["max_bytes"] = max_bytes
@@ -178,7 +183,8 @@ class LocalEngine:
 
         # spawn, not fork: the parent may hold threads (tqdm, sqlite) and fork copies them half-done.
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=self._initializer, initargs=(self.model, self.max_bytes))
+                                   initializer=self._initializer,
+                                   initargs=(self.model, self.max_bytes, max(1, (os.cpu_count() or 1) // self.workers)))
 
     def model_info(self) -> dict[str, str]:
         if self._model is None:
