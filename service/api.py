@@ -7,6 +7,7 @@ see is `{"error": {"code", "message"}}` with a code from service/errors.py.
 from __future__ import annotations
 
 import asyncio
+from importlib import resources
 import json
 import logging
 import threading
@@ -21,7 +22,8 @@ from typing import Any, Callable, TypeVar
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
@@ -37,6 +39,8 @@ from service.errors import GovMetricsError
 from service.settings import PROJECT_ROOT, ServiceSettings
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+# Swagger UI 5 (MIT) as shipped inside the fastapi-swagger wheel: /docs needs no CDN.
+SWAGGER_ASSETS = Path(str(resources.files("fastapi_swagger") / "resources"))
 log = logging.getLogger("govmetrics.service")
 access_log = logging.getLogger("govmetrics.access")
 T = TypeVar("T")
@@ -511,11 +515,20 @@ def create_app(settings: ServiceSettings | None = None, load_model: bool = True)
         service.pool.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="GovMetrics 指标抽取服务", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None,  # served below from local assets: no CDN
                   description="从中文政府文件（绩效自评报告、决算说明、工作报告）中抽取指标记录。"
                               "记录字段见 RECORDS.md；错误统一为 `{\"error\": {\"code\", \"message\"}}`。")
     app.state.service = service
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/docs-assets", StaticFiles(directory=str(SWAGGER_ASSETS)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} – API 文档",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")
     app.add_middleware(RequestGuard, max_body=settings.max_request_bytes)
     _install_error_handlers(app, settings)
     app.openapi = _openapi(app)  # type: ignore[method-assign]

@@ -162,7 +162,13 @@ def test_batch_in_order_with_a_failed_document(api_server, seed_text):
 
 
 def test_openapi_docs_with_chinese_examples(api_server):
-    assert httpx.get(api_server.url + "/docs").status_code == 200
+    docs = httpx.get(api_server.url + "/docs")
+    assert docs.status_code == 200
+    # Swagger UI comes from the service itself, so /docs works on a machine without internet.
+    assert "/docs-assets/swagger-ui-bundle.js" in docs.text and "cdn." not in docs.text
+    bundle = httpx.get(api_server.url + "/docs-assets/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and "SwaggerUIBundle" in bundle.text
+    assert httpx.get(api_server.url + "/docs-assets/swagger-ui.css").status_code == 200
     spec = httpx.get(api_server.url + "/openapi.json").json()
     assert {"/v1/extract", "/v1/extract/batch", "/healthz", "/readyz", "/v1/model"} <= set(spec["paths"])
     body = spec["paths"]["/v1/extract"]["post"]["requestBody"]["content"]

@@ -124,3 +124,15 @@ def test_mismatch_checks_are_marked(page, api_server):
     assert "90万元不符" in page.locator('#doc-view mark[data-rec="0"]').get_attribute("title")
     page.locator('#doc-view mark[data-rec="2"]').click()
     assert "90万元不符" in page.inner_text("#details")
+
+
+def test_api_docs_render_offline(page, api_server):
+    # Swagger UI from the service's own assets renders the OpenAPI 3.1 document, no CDN involved.
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(api_server.url + "/docs")
+    page.wait_for_selector(".swagger-ui .opblock-summary-path", timeout=30_000)
+    paths = page.locator(".swagger-ui .opblock-summary-path").all_inner_texts()
+    assert any("/v1/extract" in p for p in paths)
+    assert all(u.startswith(api_server.url) for u in requests), [u for u in requests if not u.startswith(api_server.url)]
+    page.goto(api_server.url + "/")
