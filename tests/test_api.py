@@ -313,3 +313,21 @@ def test_serve_refuses_bad_settings_in_one_line(args, env, message):
     p = subprocess.run([sys.executable, "-m", "service.cli", "serve", *args], cwd=ROOT, capture_output=True,
                        timeout=60, env={**os.environ, **env})
     assert p.returncode == 2 and message in p.stderr.decode() and "Traceback" not in p.stderr.decode()
+
+
+def test_two_extraction_threads_give_the_same_records_as_one(api_server, seed_text):
+    # `--workers 2`: two documents run at once in one process; results must not mix or change.
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [seed_text, seed_text[:3000], seed_text[3000:], "今年来侦破电信诈骗案件30起，抓获犯罪嫌疑人83人。"]
+    expected = [httpx.post(api_server.url + "/v1/extract", json={"text": t}, timeout=120).json()["records"]
+                for t in texts]
+    with ServiceProcess.running("--workers", "2") as server:
+        def post(i: int) -> tuple[int, list]:
+            r = httpx.post(server.url + "/v1/extract", json={"text": texts[i % 4]}, timeout=300)
+            assert r.status_code == 200, r.text
+            return i % 4, r.json()["records"]
+
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(post, range(12)))
+    assert all(records == expected[i] for i, records in results)
