@@ -186,7 +186,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from training.train import main as train_main
 
-    return train_main(args.train_args)
+    try:
+        return train_main(args.train_args)
+    except GovMetricsError as exc:  # a missing base or model folder: one line, no traceback
+        _err(exc.message)
+        return 2
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -367,7 +371,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["train"]:
+        # training/train.py owns its options; argparse's REMAINDER would refuse a leading --option.
+        args = argparse.Namespace(func=cmd_train, train_args=argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

@@ -23,11 +23,10 @@ from spacy.tokens import Doc, Span
 from service.assembler import RecordAssembler
 from service.audit import ArithmeticAudit, Check
 from service.errors import GovMetricsError
-from service.quantities import Quantity, QuantityGrammar
+from service.quantities import SPAN_KEY, Quantity, QuantityGrammar
 from service.records import Record
 from service.settings import Settings, get_settings
 
-SPAN_KEY = "quantities"
 
 if not Doc.has_extension("records"):
     Doc.set_extension("records", default=None)

@@ -190,6 +190,10 @@ def _quoted_ranges(text: str) -> list[tuple[int, int]]:
     return out
 
 
+# Where the pipeline keeps the grammar's quantities: `doc.spans[SPAN_KEY]`, each with `Span._.quantity`.
+SPAN_KEY = "quantities"
+
+
 class QuantityGrammar:
     """Finds and parses quantities in Chinese government prose."""
 

@@ -72,3 +72,10 @@ def test_extract_stdin_and_table():
 def test_stdin_empty_is_an_error():
     p = run("extract", "-", stdin=b"")
     assert p.returncode == 1 and "stdin: file is empty" in p.stderr.decode()
+
+
+def test_train_without_its_inputs_is_one_line(tmp_path: Path):
+    p = run("train", "--out", str(tmp_path / "m"), "--base", str(tmp_path / "no-base"))
+    assert p.returncode == 2 and "Traceback" not in p.stderr.decode() and "make base" in p.stderr.decode()
+    p = run("train", "--out", str(tmp_path / "no-model"), "--recalibrate")
+    assert p.returncode == 2 and "Traceback" not in p.stderr.decode() and "no-model" in p.stderr.decode()

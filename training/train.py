@@ -176,14 +176,14 @@ def fit_calibrator(features: list[list[float]], correct: list[int], steps: int =
 
 
 def calibration_data(tagger: RecordTagger, docs: list[AnnotatedDoc], scorer: Any) -> tuple[list[list[float]], list[int]]:
+    """Calibrator inputs and "record right as a whole" for every prediction inside the annotated regions.
+    Expects `tagger.calibrator` to be None, so that no record is left out by confidence."""
     grammar = QuantityGrammar()
     feats, correct = [], []
     quantities = [[q for q in grammar.find(d.text)] for d in docs]
     preds = tagger.predict([d.text for d in docs], quantities)
     for d, qs, ps in zip(docs, quantities, preds):
-        tagger_calibrator, tagger.calibrator = tagger.calibrator, None
         recs = tagger.records(d.text, qs, ps)
-        tagger.calibrator = tagger_calibrator
         kept = [p for p in sorted(ps, key=lambda p: qs[p.index].start) if p.role != "none"]
         pred_json = [r.to_json() for r in recs]
         inside = [(pj, p) for pj, p in zip(pred_json, kept) if d.in_regions(pj["start"], pj["end"])]

@@ -14,9 +14,7 @@ from spacy.util import minibatch
 
 from service.model.inference import load_tagger
 from service.model.record_model import QuantityPrediction
-from service.quantities import Quantity
-
-SPAN_KEY = "quantities"
+from service.quantities import SPAN_KEY, Quantity
 
 if not Doc.has_extension("dropped_records"):
     Doc.set_extension("dropped_records", default=0)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -106,10 +105,6 @@ class RecordTagger:
                 continue
             recs.append(to_record(quantities[p.index], p, text, None if conf is None else round(conf, 4)))
         return recs
-
-
-def default_threads() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 @lru_cache(maxsize=4)
