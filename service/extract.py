@@ -65,8 +65,7 @@ class Extractor:
         return dict(self.nlp.get_pipe("govmetrics_record_model_v1").tagger.info)
 
     def _result(self, parsed: Doc, name: str, text: str) -> DocumentResult:
-        meta = {"dropped_below_confidence": parsed._.dropped_records} if parsed.has_extension("dropped_records") \
-            and self.model != "rules" else {}
+        meta = {} if self.model == "rules" else {"dropped_below_confidence": parsed._.dropped_records}
         return DocumentResult(doc=name, records=list(parsed._.records or []), text=text, meta=meta,
                               checks=_checks(parsed))
 

@@ -1,9 +1,10 @@
-"""The Chinese spaCy pipeline: pkuseg segmentation, sentences, quantities, records.
+"""The Chinese spaCy pipeline: segmentation, sentences, quantities, records, checks.
 
 Components are registered under versioned factory names and composed by
 config; each has one job. Data flows one way:
-tokenizer (pkuseg) -> govmetrics_sentencizer_v1 -> govmetrics_quantities_v1
--> govmetrics_rule_assembler_v1 (writes `doc._.records`)
+tokenizer (characters; pkuseg for the rules) -> govmetrics_sentencizer_v1 -> govmetrics_quantities_v1
+-> govmetrics_record_model_v1 (service/model/component.py) or govmetrics_rule_assembler_v1
+   (either writes `doc._.records`)
 -> govmetrics_arithmetic_audit_v1 (reads `doc._.records`, writes `doc._.checks`).
 """
 from __future__ import annotations

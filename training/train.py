@@ -76,9 +76,8 @@ def label_document(doc: AnnotatedDoc, tokenizer: Any, config: ModelConfig, gramm
                    scorer: Any) -> list[Example]:
     quantities = [q for q in grammar.find(doc.text) if doc.in_regions(q.start, q.end)]
     cands = [{"kind": q.kind, "start": q.start, "end": q.end} for q in quantities]
-    gold_of: dict[int, dict[str, Any]] = {}
-    for g, p in scorer.match(doc.records, cands):
-        gold_of[next(i for i, c in enumerate(cands) if c is p)] = g
+    index_of = {id(c): i for i, c in enumerate(cands)}
+    gold_of = {index_of[id(p)]: g for g, p in scorer.match(doc.records, cands)}
     examples = []
     for f in featurize(tokenizer, doc.text, quantities, config):
         roles, dirs = [], []
@@ -176,17 +175,14 @@ def fit_calibrator(features: list[list[float]], correct: list[int], steps: int =
 
 
 def calibration_data(tagger: RecordTagger, docs: list[AnnotatedDoc], scorer: Any) -> tuple[list[list[float]], list[int]]:
-    """Calibrator inputs and "record right as a whole" for every prediction inside the annotated regions.
-    Expects `tagger.calibrator` to be None, so that no record is left out by confidence."""
+    """Calibrator inputs and "record right as a whole" for every prediction inside the annotated regions."""
     grammar = QuantityGrammar()
     feats, correct = [], []
-    quantities = [[q for q in grammar.find(d.text)] for d in docs]
+    quantities = [grammar.find(d.text) for d in docs]
     preds = tagger.predict([d.text for d in docs], quantities)
     for d, qs, ps in zip(docs, quantities, preds):
-        recs = tagger.records(d.text, qs, ps)
-        kept = [p for p in sorted(ps, key=lambda p: qs[p.index].start) if p.role != "none"]
-        pred_json = [r.to_json() for r in recs]
-        inside = [(pj, p) for pj, p in zip(pred_json, kept) if d.in_regions(pj["start"], pj["end"])]
+        inside = [(r.to_json(), p) for r, p in tagger.scored(d.text, qs, ps)
+                  if d.in_regions(r.quantity.start, r.quantity.end)]
         matched = {id(pj): g for g, pj in scorer.match(d.records, [pj for pj, _ in inside])}
         for pj, p in inside:
             g = matched.get(id(pj))

@@ -94,17 +94,20 @@ class RecordTagger:
                 out.append(preds)
         return out
 
-    def records(self, text: str, quantities: Sequence[Quantity], predictions: Sequence[QuantityPrediction],
-                min_confidence: float = 0.0) -> list[Record]:
-        recs = []
+    def scored(self, text: str, quantities: Sequence[Quantity],
+               predictions: Sequence[QuantityPrediction]) -> list[tuple[Record, QuantityPrediction]]:
+        """The records in text order (candidates judged "none" left out), each beside its prediction."""
+        out = []
         for p in sorted(predictions, key=lambda p: quantities[p.index].start):
             if p.role == "none":
                 continue
             conf = self.calibrator(p.features()) if self.calibrator else None
-            if conf is not None and conf < min_confidence:
-                continue
-            recs.append(to_record(quantities[p.index], p, text, None if conf is None else round(conf, 4)))
-        return recs
+            out.append((to_record(quantities[p.index], p, text, None if conf is None else round(conf, 4)), p))
+        return out
+
+    def records(self, text: str, quantities: Sequence[Quantity],
+                predictions: Sequence[QuantityPrediction]) -> list[Record]:
+        return [r for r, _ in self.scored(text, quantities, predictions)]
 
 
 @lru_cache(maxsize=4)
