@@ -7,7 +7,8 @@ From a document's records (role, kind, units) and its sentence structure
 - completion: C ≈ B / A (决算 over 预算);
 - change: r ≈ A / (V − A) for an increase, A / (V + A) for a decrease;
 - share: `占x%` ≈ part / total;
-- sum: the parts of a `其中` list (or the three 三公 items) against their total.
+- sum: the parts of a `其中` list, of a numbered outline under a total
+  (`支出预算总计A。包括：⏎1．…B⏎2．…C`) or the three 三公 items against their total.
 
 Tolerance follows the text's own precision: a rate stated with d decimals is
 consistent when the exact ratio rounds (half up) or truncates to it at d
@@ -38,12 +39,24 @@ _BUDGET_CUE = re.compile(r"预算|年初安排|计划数")
 _FINAL_CUE = re.compile(r"决算|实际支出|实际完成|执行数|实际执行|实际使用")
 _LIST_OPENER = re.compile(r"^[\s，,、]*(其中|包括|主要用于以下方面|主要用于|分别为|分别是|具体为|具体如下)[：:，,]?")
 _NESTED_OPENER = re.compile(r"其中|包括")
+# `总计A。包括：⏎1．…`: a sentence of its own may open a list only where numbered items follow.
+_OUTLINE_OPENER = re.compile(r"^[\s，,、]*。[\s]*(其中|包括)[：:]?")
 _AVERAGE = re.compile(r"年均|平均")
 _PREVIOUS_CUE = re.compile(r"上年|去年|上一年")
 _CLAUSE_START = re.compile(r"[，,。；;：:\n（(][^，,。；;：:\n（(]*$")
 _NAMED_TOTAL = re.compile(r"占(?P<name>[^，,。；;：:、\d]{2,24}?)(的比重|的比例|比重|比例|的)?(为|达|达到)?\s*$")
 _SANGONG = re.compile(r"三公")
 _HEADING_LINE = re.compile(r"\n[ \t\u3000]*(?:[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十\d]+[）)]|\d+[、.．]|第[一二三四五六七八九十]+部分)")
+# Outline headings by depth: 第一部分 > 一、 > （一） > 1． > （1）.
+_HEADING_RANKS: tuple[re.Pattern[str], ...] = (
+    re.compile(r"第[一二三四五六七八九十]+部分"),
+    re.compile(r"[一二三四五六七八九十]+[、.．]"),
+    re.compile(r"[（(][一二三四五六七八九十]+[）)]、?"),
+    re.compile(r"\d{1,2}[、.．](?!\d)"),
+    re.compile(r"[（(]\d{1,2}[）)]"),
+)
+_OTHER_ITEM = re.compile(r"其他|其它")
+_OUTLINE_SPAN = 4000  # characters after a total within which its outline items are looked for
 _FROM_TO = re.compile(r"(从|由)[^，,。；;由从]{0,12}$|(提高|增加|增长|上升|下降|减少|降低|压减|调整|扩大)(到|至)$")
 _RESTATED_TOTAL = re.compile(r"合计|总计|共计|累计|总额|总数|总量|总里程|总规模")
 # The three 三公 items; the car item may be written as one or as its two halves.
@@ -384,13 +397,19 @@ def find_lists(ctx: _Context) -> list[_List]:
         if _AVERAGE.search(ctx.prefix(t.index)):
             continue  # `年均超收A，其中去年B`: an average is no total of its parts
         window = text[t.end:t.end + _OPENER_GAP]
-        m = _LIST_OPENER.match(window)
+        m = _LIST_OPENER.match(window) or _OUTLINE_OPENER.match(window)
         if m is None:
             continue
         next_i = t.index + 1
         if next_i < len(ctx.records) and ctx.records[next_i].quantity.start < t.end + m.end():
             continue
         begin = t.end + m.end()
+        outline = _outline_list(ctx, t, begin)
+        if outline is not None:
+            lists.append(outline)
+            continue
+        if m.re is _OUTLINE_OPENER:
+            continue
         end = _list_end(ctx, t, begin)
         parts: list[_Figure] = []
         ambiguous = False
@@ -417,11 +436,79 @@ def find_lists(ctx: _Context) -> list[_List]:
             parts.append(f)
         if ambiguous or not parts or len(labels - {None}) > 1 or _NESTED_OPENER.search(text, begin, end):
             continue
-        # Only money lists are taken as complete (本年支出合计A，其中：基本支出B；项目支出C); counts and
-        # measures often name a few kinds only (不可移动文物367处，其中国家级2处、省级11处).
-        closed = len(parts) >= 2 and (t.record.quantity.kind == "amount" or _all_shared(ctx, parts))
-        lists.append(_List(t, parts, end, closed=closed))
+        lists.append(_List(t, parts, end, closed=_closed(ctx, t, parts)))
     return lists
+
+
+def _closed(ctx: _Context, total: _Figure, parts: list[_Figure]) -> bool:
+    """Whether the parts claim to make up the whole total.
+
+    Money lists are taken as complete (本年支出合计A，其中：基本支出B；项目支出C); counts and
+    measures often name a few kinds only (不可移动文物367处，其中国家级2处、省级11处), unless
+    every part states its share or the last part is the rest (…、其他用车0辆).
+    """
+    if len(parts) < 2:
+        return False
+    return (total.record.quantity.kind == "amount" or _all_shared(ctx, parts)
+            or bool(_OTHER_ITEM.search(ctx.prefix(parts[-1].index))))
+
+
+def _heading_rank(text: str, line_start: int) -> int | None:
+    """The outline depth of a heading that opens the line at line_start; None for a plain line."""
+    pos = line_start
+    while pos < len(text) and text[pos] in " \t\u3000":
+        pos += 1
+    for rank, pattern in enumerate(_HEADING_RANKS):
+        if pattern.match(text, pos):
+            return rank
+    return None
+
+
+def _outline_list(ctx: _Context, total: _Figure, begin: int) -> _List | None:
+    """`支出预算总计A。包括：⏎1．…支出B…⏎2．…支出C…⏎（二）…`: a total whose parts head numbered items.
+
+    Each item of the first heading's depth gives its first figure; deeper items
+    (its own breakdown) and plain paragraphs under it are passed over; a heading
+    of a higher level ends the list. An item whose first figure is not a plain
+    value of the total's measure leaves the outline unjudged.
+    """
+    text = ctx.text
+    first = re.match(r"[ \t\u3000]*\n", text[begin:begin + 40])
+    if first is None:
+        return None
+    rank = _heading_rank(text, begin + first.end())
+    if rank is None:
+        return None
+    starts = [r.quantity.start for r in ctx.records]
+    limit = min(len(text), begin + _OUTLINE_SPAN)
+    parts: list[_Figure] = []
+    labels = set()
+    end = limit
+    line_start = begin + first.end()
+    while line_start < limit:
+        line_end = text.find("\n", line_start)
+        line_end = limit if line_end < 0 else line_end
+        depth = _heading_rank(text, line_start)
+        if depth is not None and depth < rank:
+            end = line_start
+            break
+        if depth == rank:
+            sentence = _SENT_END.search(text, line_start, line_end)
+            item_end = sentence.start() if sentence else line_end
+            j = bisect_left(starts, line_start)
+            while j < len(starts) and starts[j] < item_end and not _same_measure(total, ctx.records[j]):
+                j += 1
+            if j >= len(starts) or starts[j] >= item_end:
+                return None
+            f = ctx.figures[j]
+            if f is None or ctx.records[j].role != "value" or _contrasts(ctx.prefix(total.index), ctx.prefix(j)):
+                return None
+            labels.add(ctx.label(j))
+            parts.append(f)
+        line_start = line_end + 1
+    if len(parts) < 2 or len(labels - {None}) > 1:
+        return None
+    return _List(total, parts, end, closed=_closed(ctx, total, parts))
 
 
 def _all_shared(ctx: _Context, parts: list[_Figure]) -> bool:
@@ -465,7 +552,9 @@ def _list_end(ctx: _Context, total: _Figure, begin: int) -> int:
     segments = re.split(r"(?<=[；;])", text[begin:end])
 
     def parts_in(lo: int, hi: int) -> int:
-        return sum(1 for k, st in enumerate(starts) if lo <= st < hi and _same_measure(total, ctx.records[k]))
+        """Plain values of the total's measure (a change written beside a part is not another part)."""
+        return sum(1 for k, st in enumerate(starts)
+                   if lo <= st < hi and ctx.records[k].role == "value" and _same_measure(total, ctx.records[k]))
 
     # Items separated by `；` (`基本支出A，占a%；项目支出B，占b%；`) run on; a list written with
     # commas ends at its first `；`, where the sentence goes on to other work.

@@ -106,3 +106,36 @@ def test_cli_table_lists_mismatches_in_chinese():
     assert p.returncode == 0, p.stderr.decode()
     out = p.stdout.decode()
     assert "算术核对：发现1处不一致" in out and "14.47%" in out
+
+
+def test_outline_items_sum_to_their_total(extractor):
+    # `总计A。包括：` followed by numbered items: each item's first figure is a part; the deeper
+    # `（1）` line under item 2 is that item's own breakdown, not a third part
+    text = ("（二）支出预算总计{t}万元。包括：\n"
+            "1．一般公共服务（类）支出200.00万元，主要用于机关运转。\n"
+            "2．住房保障（类）支出100.00万元，主要用于住房公积金和提租补贴。\n"
+            "（1）住房公积金（项）支出60.00万元。\n"
+            "（三）其他说明\n")
+    ok = only(checks_of(extractor, text.format(t="300.00")), "sum")
+    assert [(c["status"], c["computed"]) for c in ok] == [("ok", "300")]
+    assert len(ok[0]["records"]) == 3
+    bad = only(checks_of(extractor, text.format(t="310.00")), "sum")
+    assert [(c["status"], c["stated"], c["computed"]) for c in bad] == [("mismatch", "310.00", "300")]
+
+
+def test_a_list_ending_with_the_rest_is_complete(extractor):
+    other = "共有车辆{t}辆，其中：执法执勤用车3辆、其他用车2辆。"
+    assert [c["status"] for c in only(checks_of(extractor, other.format(t="5")), "sum")] == ["ok"]
+    # `其他…` names the rest, so fewer parts than the total is an error here ...
+    assert [c["status"] for c in only(checks_of(extractor, other.format(t="7")), "sum")] == ["mismatch"]
+    # ... while a list of named kinds only may leave some out
+    named = "共有车辆7辆，其中：执法执勤用车3辆、应急保障用车2辆。"
+    assert only(checks_of(extractor, named), "sum") == []
+
+
+def test_a_change_beside_a_part_is_not_another_part(extractor):
+    text = ("收入预算{t}万元，其中：财政拨款收入900.00万元，比上年预算减少20.00万元；"
+            "事业收入100.00万元；其他收入0万元。")
+    ok = only(checks_of(extractor, text.format(t="1000.00")), "sum")
+    assert [(c["status"], len(c["records"])) for c in ok] == [("ok", 4)]
+    assert [c["status"] for c in only(checks_of(extractor, text.format(t="1100.00")), "sum")] == ["mismatch"]

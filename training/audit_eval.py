@@ -47,7 +47,14 @@ class Mutation:
     window: tuple[int, int]
     index: int = -1
     found: bool = False
-    detectable: bool = True   # the clean text's relations, with this one figure changed, no longer hold
+    # what changing only this figure's value does to the clean text's relations:
+    # "breaks" (one no longer holds), "holds" (all still hold at the precision the text
+    # states) or "unjudged" (one can no longer be judged, e.g. an open list's total raised)
+    effect: str = "breaks"
+
+    @property
+    def detectable(self) -> bool:
+        return self.effect == "breaks"
 
 
 def document_text(doc: AnnotatedDoc) -> str:
@@ -135,16 +142,16 @@ def plan_mutations(docs: list[AnnotatedDoc], results: list[Any], limit: int, see
         if mutated is None:
             continue
         m = Mutation(doc.id, q.start, q.text, mutated, _window(res.text, lo, hi), index=i)
-        m.detectable = _detectable(res, m)
+        m.effect = _effect(res, m)
         out.append(m)
     return out
 
 
-def _detectable(res: Any, m: Mutation) -> bool:
-    """Whether the relations found in the clean text break when only this figure's value changes.
+def _effect(res: Any, m: Mutation) -> str:
+    """What the clean text's relations make of this figure's new value, the rest of the records unchanged.
 
     A digit change far below the stated precision (`18330.37` -> `18310.37` under a rate
-    written to two decimals) leaves every relation true: no arithmetic check can see it.
+    written to one decimal) leaves every relation true: no arithmetic check can see it.
     """
     from dataclasses import replace
 
@@ -153,14 +160,18 @@ def _detectable(res: Any, m: Mutation) -> bool:
 
     found = QuantityGrammar().find(m.mutated)
     if not found:
-        return False
+        return "unjudged"
     new = found[0]
     old = res.records[m.index]
     q = replace(old.quantity, value=new.value, normalized_value=new.normalized_value, text=m.mutated)
     records = list(res.records)
     records[m.index] = replace(old, quantity=q)
     text = res.text[:m.start] + m.mutated + res.text[m.start + len(m.original):]
-    return any(c.status == "mismatch" and m.index in c.records for c in ArithmeticAudit().check(text, records))
+    after = [c for c in ArithmeticAudit().check(text, records) if m.index in c.records]
+    if any(c.status == "mismatch" for c in after):
+        return "breaks"
+    before = sum(1 for c in res.checks if m.index in c["records"])
+    return "holds" if len(after) >= before else "unjudged"
 
 
 def run_mutations(mutations: list[Mutation], texts: dict[str, str], extractor: Any) -> None:
@@ -215,6 +226,8 @@ def evaluate(max_mutations: int = 1000, seed: int = 7) -> dict[str, Any]:
         "detectable_found": sum(1 for m in mutations if m.detectable and m.found),
         "detectable_recall": (sum(1 for m in mutations if m.detectable and m.found)
                               / max(1, sum(1 for m in mutations if m.detectable))),
+        "undetectable_holds": sum(1 for m in mutations if m.effect == "holds"),
+        "undetectable_unjudged": sum(1 for m in mutations if m.effect == "unjudged"),
         "missed": [{"doc": m.doc, "start": m.start, "original": m.original, "mutated": m.mutated}
                    for m in mutations if m.detectable and not m.found],
         "seed": seed,
@@ -241,6 +254,9 @@ def format_report(r: dict[str, Any]) -> str:
     lines.append(f"  detectable perturbations (a relation of the clean text no longer holds at the stated "
                  f"precision): {r['detectable']}, flagged {r['detectable_found']}, "
                  f"recall {r['detectable_recall']:.3f}")
+    lines.append(f"  not detectable: {r['undetectable_holds']} leave every relation true at the stated precision "
+                 f"(a low digit), {r['undetectable_unjudged']} leave a relation no longer judged (e.g. the total "
+                 f"of an open list raised)")
     for m in r["missed"][:20]:
         lines.append(f"  missed: {m['doc']} @{m['start']} {m['original']!r} -> {m['mutated']!r}")
     lines.append(f"(c) planted slips in authored documents: {r['planted_found']}/{r['planted_total']} flagged"
