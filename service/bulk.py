@@ -35,6 +35,63 @@ from service.settings import PROJECT_ROOT
 from service.store import DocumentOutcome, KnownDocument, ResultStore
 
 MAX_ERRORS_SHOWN = 5
+DEFAULT_DOC_TIMEOUT = 300.0  # seconds one document may take; the whole corpus (2 M characters) takes under a minute
+
+
+def doc_timeout_from_env() -> float:
+    return float(os.environ.get("GOVMETRICS_DOC_TIMEOUT", DEFAULT_DOC_TIMEOUT))
+
+
+class _DocumentTimeout(BaseException):
+    """A document's time is up; a BaseException, so that a reader's own `except Exception` cannot swallow it."""
+
+
+@contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Interrupt the work after `seconds` (0: no limit).
+
+    A PDF that sends pypdf into an endless loop would otherwise hold its worker
+    for the rest of the run. In a process's main thread (pool workers) an alarm
+    signal interrupts even a blocking call; Ray Data calls its actors from
+    another thread, where a timer raises the exception in that thread instead
+    (CPython delivers it between bytecodes, so a loop in Python code stops; a
+    single call stuck inside C code stops when it returns).
+    """
+    if seconds <= 0:
+        yield
+        return
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGALRM"):
+        def expire(signum: int, frame: Any) -> None:
+            raise _DocumentTimeout
+
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        return
+    import ctypes
+
+    target = threading.get_ident()
+    finished = threading.Event()
+
+    def interrupt() -> None:
+        if not finished.is_set():
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), ctypes.py_object(_DocumentTimeout))
+
+    timer = threading.Timer(seconds, interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        finished.set()
+        timer.cancel()
+        timer.join()
+        # the timer may have fired just as the work ended: drop the exception it left pending
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), None)
 
 
 @dataclass(frozen=True)
@@ -54,8 +111,8 @@ class DocumentJob:
 
 
 # -- the work done on one document, shared by every engine -------------------
-def annotate_job(extractor: Any, job: DocumentJob, max_bytes: int) -> DocumentOutcome:
-    """Read and extract one document; failures are outcomes, never exceptions."""
+def annotate_job(extractor: Any, job: DocumentJob, max_bytes: int, time_limit: float = 0) -> DocumentOutcome:
+    """Read and extract one document; failures (a time limit passed included) are outcomes, never exceptions."""
     from pathlib import PurePosixPath
 
     from service.extract import doc_name
@@ -67,12 +124,17 @@ def annotate_job(extractor: Any, job: DocumentJob, max_bytes: int) -> DocumentOu
     t0 = time.perf_counter()
     read_seconds: float | None = None
     try:
-        read = read_bytes(job.data, name=job.label, suffix=PurePosixPath(job.name).suffix.lower(), max_bytes=max_bytes)
-        read_seconds = time.perf_counter() - t0
-        base.update(reader=read.reader, chars=len(read.text), read_seconds=read_seconds)
-        t1 = time.perf_counter()
-        result = extractor.extract_text(read.text, doc_name(job.name)).to_json()
+        with _time_limit(time_limit):
+            read = read_bytes(job.data, name=job.label, suffix=PurePosixPath(job.name).suffix.lower(),
+                              max_bytes=max_bytes)
+            read_seconds = time.perf_counter() - t0
+            base.update(reader=read.reader, chars=len(read.text), read_seconds=read_seconds)
+            t1 = time.perf_counter()
+            result = extractor.extract_text(read.text, doc_name(job.name)).to_json()
         return DocumentOutcome(**base, status="done", extract_seconds=time.perf_counter() - t1, result=result)
+    except _DocumentTimeout:
+        error_code = "E057"
+        error = GovMetricsError.make("E057", name=job.label, seconds=time_limit).message
     except GovMetricsError as exc:
         error_code, error = exc.code, exc.message
     except Exception as exc:  # a bug on one document must not end a night's run
@@ -94,7 +156,7 @@ def failed_outcome(doc: SourceDocument | DocumentJob, error: GovMetricsError, mo
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(model: str | None, max_bytes: int, threads: int = 0) -> None:
+def _init_worker(model: str | None, max_bytes: int, threads: int = 0, time_limit: float = 0) -> None:
     # The parent decides what Ctrl-C means; workers just stop with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if threads:
@@ -105,6 +167,7 @@ def _init_worker(model: str | None, max_bytes: int, threads: int = 0) -> None:
     _exit_with_parent()
     _quiet_readers()
     _WORKER["max_bytes"] = max_bytes
+    _WORKER["time_limit"] = time_limit
     try:
         from service.extract import Extractor
 
@@ -148,7 +211,7 @@ def _worker_model_info() -> dict[str, Any]:
 
 
 def _worker_annotate(job: DocumentJob) -> DocumentOutcome:
-    return annotate_job(_WORKER["extractor"], job, _WORKER["max_bytes"])
+    return annotate_job(_WORKER["extractor"], job, _WORKER["max_bytes"], _WORKER["time_limit"])
 
 
 class Engine(Protocol):
@@ -167,12 +230,13 @@ class LocalEngine:
 
     name = "local"
 
-    def __init__(self, workers: int, model: str | None, max_bytes: int,
+    def __init__(self, workers: int, model: str | None, max_bytes: int, time_limit: float = 0,
                  annotate: Callable[[DocumentJob], DocumentOutcome] = _worker_annotate,
                  initializer: Callable[..., None] = _init_worker) -> None:
         self.workers = workers
         self.model = model
         self.max_bytes = max_bytes
+        self.time_limit = time_limit
         self._annotate = annotate
         self._initializer = initializer
         self._model: dict[str, str] | None = None
@@ -184,7 +248,8 @@ class LocalEngine:
         # spawn, not fork: the parent may hold threads (tqdm, sqlite) and fork copies them half-done.
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=self._initializer,
-                                   initargs=(self.model, self.max_bytes, max(1, (os.cpu_count() or 1) // self.workers)))
+                                   initargs=(self.model, self.max_bytes, max(1, (os.cpu_count() or 1) // self.workers),
+                                             self.time_limit))
 
     def model_info(self) -> dict[str, str]:
         if self._model is None:
@@ -255,12 +320,13 @@ class LocalEngine:
 class RayAnnotator:
     """A Ray Data actor: holds one `Extractor`, annotates batches of documents."""
 
-    def __init__(self, model: str | None, max_bytes: int) -> None:
+    def __init__(self, model: str | None, max_bytes: int, time_limit: float = 0) -> None:
         from service.extract import Extractor
 
         _quiet_readers()
         self.extractor = Extractor(model=model)
         self.max_bytes = max_bytes
+        self.time_limit = time_limit
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
@@ -270,7 +336,7 @@ class RayAnnotator:
             job = DocumentJob(source=str(batch["source"][i]), member=str(batch["member"][i]),
                               name=str(batch["name"][i]), size=int(batch["size"][i]),
                               sha256=str(batch["sha256"][i]), data=bytes(batch["data"][i]))
-            outcomes.append(annotate_job(self.extractor, job, self.max_bytes).model_dump_json())
+            outcomes.append(annotate_job(self.extractor, job, self.max_bytes, self.time_limit).model_dump_json())
         return {"outcome": np.array(outcomes, dtype=object)}
 
 
@@ -294,7 +360,7 @@ class RayEngine:
     name = "ray"
 
     def __init__(self, workers: int, model: str | None, max_bytes: int, address: str | None = None,
-                 wave_bytes: int = 256 * 1024 * 1024, wave_docs: int = 5000) -> None:
+                 wave_bytes: int = 256 * 1024 * 1024, wave_docs: int = 5000, time_limit: float = 0) -> None:
         try:
             import ray  # noqa: F401
             import ray.data  # noqa: F401  Ray Data needs pyarrow and pandas
@@ -304,6 +370,7 @@ class RayEngine:
         self.workers = workers
         self.model = model
         self.max_bytes = max_bytes
+        self.time_limit = time_limit
         self.wave_bytes = wave_bytes
         self.wave_docs = wave_docs
         self._model: dict[str, str] | None = None
@@ -372,7 +439,8 @@ class RayEngine:
                   "data": j.data} for j in wave]
         dataset = ray.data.from_items(items, override_num_blocks=min(len(items), self.workers * 8))
         annotated = dataset.map_batches(
-            RayAnnotator, fn_constructor_kwargs={"model": self.model, "max_bytes": self.max_bytes},
+            RayAnnotator, fn_constructor_kwargs={"model": self.model, "max_bytes": self.max_bytes,
+                                                 "time_limit": self.time_limit},
             batch_size=1, batch_format="numpy", num_cpus=1,
             compute=ray.data.ActorPoolStrategy(size=self.workers))
         rows = iter(annotated.iter_rows())
@@ -564,11 +632,11 @@ def _ctrl_c_deferred() -> Iterator[None]:
 
 
 def make_engine(engine: str, workers: int | None, model: str | None, max_bytes: int,
-                address: str | None = None) -> Engine:
+                address: str | None = None, time_limit: float = 0) -> Engine:
     count = workers or default_workers()
     if engine == "ray":
-        return RayEngine(count, model, max_bytes, address)
-    return LocalEngine(count, model, max_bytes)
+        return RayEngine(count, model, max_bytes, address, time_limit=time_limit)
+    return LocalEngine(count, model, max_bytes, time_limit)
 
 
 def default_workers() -> int:

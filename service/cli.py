@@ -8,6 +8,7 @@
     govmetrics audit evaluate [--max-mutations N] [--seed S] [--json]
     govmetrics serve [--host 127.0.0.1] [--port 8000] [--model rules|DIR] [--max-text-bytes N] ...
     govmetrics annotate INPUT... --out results.db [--workers N] [--engine local|ray] [--retry-failed] [--force]
+                       [--doc-timeout SECONDS]
     govmetrics export results.db --format jsonl|csv|xlsx|parquet --out FILE [--table records|checks|documents]
 
 Errors about the input are one line each on stderr, never a traceback; the
@@ -238,7 +239,7 @@ def _port(value: str) -> int:
 def cmd_annotate(args: argparse.Namespace) -> int:
     import sqlite3
 
-    from service.bulk import BulkAnnotator, make_engine
+    from service.bulk import BulkAnnotator, doc_timeout_from_env, make_engine
     from service.readers import max_bytes_from_env
     from service.store import ResultStore
 
@@ -247,7 +248,8 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     try:
         store = ResultStore(args.out)
         with store:
-            engine = make_engine(args.engine, args.workers, args.model, max_bytes, args.address)
+            time_limit = args.doc_timeout if args.doc_timeout is not None else doc_timeout_from_env()
+            engine = make_engine(args.engine, args.workers, args.model, max_bytes, args.address, time_limit)
             summary = BulkAnnotator(store, engine, retry_failed=args.retry_failed, force=args.force,
                                     max_bytes=max_bytes).run(args.inputs)
     except GovMetricsError as exc:
@@ -283,6 +285,16 @@ def _positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
     return int(text)
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -357,6 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action="store_true", help="retry documents that failed in an earlier run")
     p.add_argument("--force", action="store_true", help="redo every document, done or not")
     p.add_argument("--max-bytes", type=int, default=None, help="refuse documents larger than this (default 20 MB)")
+    p.add_argument("--doc-timeout", type=_non_negative_float, default=None, metavar="SECONDS",
+                   help="give up on a document after this many seconds and record it as failed (E057); 0: no limit "
+                   "(default 300, or GOVMETRICS_DOC_TIMEOUT)")
     p.set_defaults(func=cmd_annotate)
 
     p = sub.add_parser("export", help="export a results database: one row per record with its document's fields")

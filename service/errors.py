@@ -46,6 +46,7 @@ class Errors:
     E054 = "no documents found in {inputs}"
     E055 = "ray engine: {cause}"
     E056 = "export: {rows} rows do not fit in an xlsx sheet (limit {limit}); use --format csv, jsonl or parquet"
+    E057 = "{name}: gave up after {seconds:g} s (the reader or the model did not finish); raise --doc-timeout to wait longer"
 
 
 class GovMetricsError(Exception):

@@ -500,3 +500,78 @@ def test_annotate_usage_errors_are_one_line(tmp_path):
         p = run_cli("annotate", *args, "--out", str(tmp_path / "r.db"), "--model", "rules")
         err = p.stderr.decode()
         assert p.returncode == 2 and message in err and "Traceback" not in err, err
+
+
+class _Stuck:
+    """An extractor caught in an endless loop, as pypdf is on some damaged PDFs."""
+
+    model_info = {"name": "stuck", "version": "0"}
+
+    def extract_text(self, text, name):
+        while True:
+            pass
+
+
+def annotate_or_hang(job):
+    """A worker function that never finishes one document."""
+    from service.bulk import _WORKER, _worker_annotate, annotate_job
+
+    if job.name == "hangs.txt":
+        return annotate_job(_Stuck(), job, _WORKER["max_bytes"], _WORKER["time_limit"])
+    return _worker_annotate(job)
+
+
+def test_a_document_past_its_time_limit_is_failed_and_the_run_goes_on(tmp_path):
+    from service.bulk import BulkAnnotator, LocalEngine
+    from service.store import ResultStore
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    snippets = _snippets()
+    for i in range(4):
+        (folder / f"good_{i}.txt").write_text(snippets[i * 5], encoding="utf-8")
+    (folder / "hangs.txt").write_text(snippets[2], encoding="utf-8")
+    engine = LocalEngine(2, "rules", 10**7, time_limit=3, annotate=annotate_or_hang)
+    try:
+        with ResultStore(tmp_path / "r.db") as store:
+            summary = BulkAnnotator(store, engine, progress=False).run([folder])
+    finally:
+        engine.close()
+    assert (summary.done, summary.failed) == (4, 1)
+    with sqlite3.connect(tmp_path / "r.db") as conn:
+        rows = dict(conn.execute("SELECT name, coalesce(error_code, status) FROM documents"))
+        error = conn.execute("SELECT error FROM documents WHERE name = 'hangs.txt'").fetchone()[0]
+    assert rows == {**{f"good_{i}.txt": "done" for i in range(4)}, "hangs.txt": "E057"}
+    assert "gave up after 3 s" in error and "--doc-timeout" in error
+
+
+def test_doc_timeout_option_is_checked():
+    p = run_cli("annotate", "x.txt", "--doc-timeout", "soon")
+    assert p.returncode == 2 and "Traceback" not in p.stderr.decode()
+    assert "is not a number of seconds" in p.stderr.decode()
+
+
+def test_time_limit_stops_a_loop_in_the_main_thread_and_in_another():
+    # Pool workers run documents in their main thread (an alarm); Ray Data actors in another (a timer).
+    import threading
+
+    from service.bulk import _DocumentTimeout, _time_limit
+
+    stopped: list[str] = []
+
+    def spin(where: str) -> None:
+        try:
+            with _time_limit(0.5):
+                while True:
+                    pass
+        except _DocumentTimeout:
+            stopped.append(where)
+
+    spin("main")
+    worker = threading.Thread(target=spin, args=("thread",))
+    worker.start()
+    worker.join(30)
+    assert stopped == ["main", "thread"]
+    with _time_limit(0.2):  # finishing in time leaves nothing behind
+        pass
+    time.sleep(0.5)
