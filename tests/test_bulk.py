@@ -394,25 +394,32 @@ def annotate_or_die(job):
     return _worker_annotate(job)
 
 
-def test_a_document_that_kills_its_worker_is_failed_and_the_run_goes_on(tmp_path):
+def _run_with_one_bad_document(tmp_path, bad: str, good: int, annotate, **engine_options):
+    """Annotate `good` real snippets and one document named `bad` with a worker function that fails on it."""
     from service.bulk import BulkAnnotator, LocalEngine
     from service.store import ResultStore
 
     folder = tmp_path / "in"
     folder.mkdir()
     snippets = _snippets()
-    for i in range(6):
-        (folder / f"good_{i}.txt").write_text(snippets[i * 7], encoding="utf-8")
-    (folder / "kills_the_worker.txt").write_text(snippets[1], encoding="utf-8")
-    engine = LocalEngine(2, "rules", 10**7, annotate=annotate_or_die)
+    for i in range(good):
+        (folder / f"good_{i}.txt").write_text(snippets[i * 5], encoding="utf-8")
+    (folder / bad).write_text(snippets[1], encoding="utf-8")
+    engine = LocalEngine(2, "rules", 10**7, annotate=annotate, **engine_options)
     try:
         with ResultStore(tmp_path / "r.db") as store:
             summary = BulkAnnotator(store, engine, progress=False).run([folder])
     finally:
         engine.close()
-    assert (summary.done, summary.failed) == (6, 1)
     with sqlite3.connect(tmp_path / "r.db") as conn:
         rows = dict(conn.execute("SELECT name, coalesce(error_code, status) FROM documents"))
+        error = conn.execute("SELECT error FROM documents WHERE name = ?", (bad,)).fetchone()[0]
+    return summary, rows, error
+
+
+def test_a_document_that_kills_its_worker_is_failed_and_the_run_goes_on(tmp_path):
+    summary, rows, _ = _run_with_one_bad_document(tmp_path, "kills_the_worker.txt", 6, annotate_or_die)
+    assert (summary.done, summary.failed) == (6, 1)
     assert rows == {**{f"good_{i}.txt": "done" for i in range(6)}, "kills_the_worker.txt": "E051"}
 
 
@@ -522,25 +529,8 @@ def annotate_or_hang(job):
 
 
 def test_a_document_past_its_time_limit_is_failed_and_the_run_goes_on(tmp_path):
-    from service.bulk import BulkAnnotator, LocalEngine
-    from service.store import ResultStore
-
-    folder = tmp_path / "in"
-    folder.mkdir()
-    snippets = _snippets()
-    for i in range(4):
-        (folder / f"good_{i}.txt").write_text(snippets[i * 5], encoding="utf-8")
-    (folder / "hangs.txt").write_text(snippets[2], encoding="utf-8")
-    engine = LocalEngine(2, "rules", 10**7, time_limit=3, annotate=annotate_or_hang)
-    try:
-        with ResultStore(tmp_path / "r.db") as store:
-            summary = BulkAnnotator(store, engine, progress=False).run([folder])
-    finally:
-        engine.close()
+    summary, rows, error = _run_with_one_bad_document(tmp_path, "hangs.txt", 4, annotate_or_hang, time_limit=3)
     assert (summary.done, summary.failed) == (4, 1)
-    with sqlite3.connect(tmp_path / "r.db") as conn:
-        rows = dict(conn.execute("SELECT name, coalesce(error_code, status) FROM documents"))
-        error = conn.execute("SELECT error FROM documents WHERE name = 'hangs.txt'").fetchone()[0]
     assert rows == {**{f"good_{i}.txt": "done" for i in range(4)}, "hangs.txt": "E057"}
     assert "gave up after 3 s" in error and "--doc-timeout" in error
 
