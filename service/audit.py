@@ -43,10 +43,10 @@ _NESTED_OPENER = re.compile(r"其中|包括")
 _OUTLINE_OPENER = re.compile(r"^[\s，,、]*。[\s]*(其中|包括)[：:]?")
 _AVERAGE = re.compile(r"年均|平均")
 _PREVIOUS_CUE = re.compile(r"上年|去年|上一年")
-_CLAUSE_START = re.compile(r"[，,。；;：:\n（(][^，,。；;：:\n（(]*$")
+_CLAUSE_START = re.compile(r"[，,。；;：:（(][^，,。；;：:（(]*$")
 _NAMED_TOTAL = re.compile(r"占(?P<name>[^，,。；;：:、\d]{2,24}?)(的比重|的比例|比重|比例|的)?(为|达|达到)?\s*$")
 _SANGONG = re.compile(r"三公")
-_HEADING_LINE = re.compile(r"\n[ \t\u3000]*(?:[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十\d]+[）)]|\d+[、.．]|第[一二三四五六七八九十]+部分)")
+_HEADING_LINE = re.compile(r"\n[ \t\u3000]*(?:[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十\d]+[）)]|\d{1,2}[、.．](?!\d)|第[一二三四五六七八九十]+部分)")
 # Outline headings by depth: 第一部分 > 一、 > （一） > 1． > （1）.
 _HEADING_RANKS: tuple[re.Pattern[str], ...] = (
     re.compile(r"第[一二三四五六七八九十]+部分"),
@@ -136,6 +136,10 @@ class _Figure:
 def _figure(index: int, record: Record) -> _Figure | None:
     q = record.quantity
     if q.approx != "exact" or q.upper is not None:
+        return None
+    if re.search(r"\.\d[ \t\u3000]*\n\s*\d", q.text):
+        # `668.7⏎9⏎万元`: the grammar reads the 9 as a page number, but money has two decimals, so
+        # it may be the figure's last digit broken onto the next line; which, the text does not say
         return None
     try:
         written = Decimal(q.value)
@@ -293,10 +297,14 @@ def change_checks(ctx: _Context) -> list[Check]:
         gap = re.sub(r"\n[ \t\u3000]*[—\-]*\s*\d{1,3}\s*[—\-]*[ \t\u3000]*(?=\n)|\s", "", ctx.text[change.end:rate.start])
         if not _CHANGE_GAP.fullmatch(gap) or _AVERAGE.search(ctx.prefix(rate.index)):
             continue
+        if not _CHANGE_VERB.search(ctx.prefix(change.index)):
+            continue  # `比一九五八年的五百四十八亿元增长19%`: a figure compared with, not the change itself
         found = _base_value(ctx, change)
         if found is None:
             continue
         base, stated_previous = found
+        if _ESTIMATE.search(ctx.prefix(base.index)):
+            continue  # `可以达到五百亿元，比上一年增加三十亿元`: a planned, rounded figure
         if stated_previous:
             previous = base.value
         else:
@@ -320,15 +328,19 @@ def change_checks(ctx: _Context) -> list[Check]:
 
 def _is_previous(ctx: _Context, base: _Figure, change: _Figure) -> bool:
     """`（2016年度…为V），增加A`: V is the earlier period's figure when its words name the change's baseline."""
-    before = ctx.text[max(0, base.start - 60):base.start]
+    # PDF line breaks (`（2016 年度部⏎门支出预算安排为V）`) do not end the clause
+    before = ctx.text[max(0, base.start - 60):base.start].replace("\n", "")
     m = _CLAUSE_START.search(before)
     words = (before[m.start() + 1:] if m else before).replace(" ", "")
     baseline = change.record.baseline
-    if baseline is not None and baseline.text.replace(" ", "") in words:
+    if baseline is not None and re.sub(r"\s", "", baseline.text) in words:
         return True
     return bool(_PREVIOUS_CUE.search(words))
 
 
+# A change amount is written after a word of change (增加A, 减少A, 多支出A, 节约A).
+_CHANGE_VERB = re.compile(r"增|减|降|升|提高|多|少|节约|节省|超|压|涨|扩大|缩小|回落|下滑")
+_ESTIMATE = re.compile(r"预计|估计|估算|可以达到|可达到|可达|力争|争取|将达到|预期")
 _COMPARISON_START = re.compile(r"^[\s，,]*(此外，)?(与|比|较|同比|环比|相比|对比)")
 
 
@@ -384,7 +396,7 @@ class _List:
     total: _Figure
     parts: list[_Figure]
     end: int
-    closed: bool       # the parts claim to make up the whole total
+    closed: str        # whether the parts make up the whole total: "stated", "assumed" or "" (see _closed)
 
 
 def find_lists(ctx: _Context) -> list[_List]:
@@ -440,17 +452,20 @@ def find_lists(ctx: _Context) -> list[_List]:
     return lists
 
 
-def _closed(ctx: _Context, total: _Figure, parts: list[_Figure]) -> bool:
-    """Whether the parts claim to make up the whole total.
+def _closed(ctx: _Context, total: _Figure, parts: list[_Figure]) -> str:
+    """Whether the parts make up the whole total.
 
-    Money lists are taken as complete (本年支出合计A，其中：基本支出B；项目支出C); counts and
-    measures often name a few kinds only (不可移动文物367处，其中国家级2处、省级11处), unless
-    every part states its share or the last part is the rest (…、其他用车0辆).
+    "stated" where the text says so: every part states its share, or the last
+    part is the rest (…、其他用车0辆). "assumed" for other money lists, complete
+    by the convention of budget reports (本年支出合计A，其中：基本支出B；项目支出C),
+    though prose may name a few uses only. "" for other lists of counts and
+    measures, which often name a few kinds (不可移动文物367处，其中国家级2处、省级11处).
     """
     if len(parts) < 2:
-        return False
-    return (total.record.quantity.kind == "amount" or _all_shared(ctx, parts)
-            or bool(_OTHER_ITEM.search(ctx.prefix(parts[-1].index))))
+        return ""
+    if _all_shared(ctx, parts) or _OTHER_ITEM.search(ctx.prefix(parts[-1].index)):
+        return "stated"
+    return "assumed" if total.record.quantity.kind == "amount" else ""
 
 
 def _heading_rank(text: str, line_start: int) -> int | None:
@@ -643,7 +658,9 @@ def _named_total(ctx: _Context, part: _Figure, gap: str) -> _Figure | None:
         if r.quantity.normalized_unit != part.unit or r.role != "value":
             continue
         before = ctx.prefix(j).replace("\n", "").replace(" ", "")
-        if re.search(re.escape(name) + r"(数|总额|为|是|达)?$", before):
+        named = re.search(re.escape(name) + r"(数|总额|为|是|达)?$", before)
+        clause = re.split(r"[，,、；;：:]", before[:named.start()])[-1] if named else ""
+        if named and not _CHANGE_VERB.search(clause):  # not `节减了预算支出A`
             if f is None:
                 return None
             found.setdefault(f.value, f)
@@ -654,16 +671,18 @@ def _named_total(ctx: _Context, part: _Figure, gap: str) -> _Figure | None:
 
 # --- sums ---------------------------------------------------------------------------------
 
-def _judge_sum(total: _Figure, parts: list[_Figure], closed: bool, label: str) -> Check | None:
+def _judge_sum(total: _Figure, parts: list[_Figure], closed: str, label: str) -> Check | None:
     summed = sum((p.value for p in parts), Decimal(0))
     tolerance = sum((p.step for p in parts), Decimal(0))
     diff = summed - total.value
     if abs(diff) <= tolerance:
         status = "ok"
-    elif diff > 0 or closed:
+    elif diff > 0 or closed == "stated" or (closed == "assumed" and summed * 2 >= total.value):
         status = "mismatch"
     else:
-        return None  # fewer parts than the whole: an open list, not judged
+        # fewer parts than the whole: an open list, or a money list whose parts cover less than
+        # half of the total (`五年共计A，其中用于…B，用于…C`: prose names a few uses); not judged
+        return None
     computed = Decimal(normalize_decimal(summed / total.scale if total.scale else summed))
     verdict = "相符" if status == "ok" else "不符"
     terms = " + ".join(p.text for p in parts)
@@ -722,7 +741,7 @@ def sangong_checks(ctx: _Context, lists: list[_List]) -> list[Check]:
             continue
         parts = [items[k] for k, _ in _SANGONG_ITEMS]
         used.update(p.index for p in parts)
-        check = _judge_sum(t, parts, True, "三公经费合计")
+        check = _judge_sum(t, parts, "stated", "三公经费合计")
         if check is not None:
             out.append(check)
     return out

@@ -264,8 +264,10 @@ class QuantityGrammar:
             ) and not percent_words:
                 # 万家灯火, 千方百计, 十分: scale characters alone are words, not numbers.
                 return None
-            if not percent_words and body and body[-1] in _CN_BIG_UNIT and len(body) > 1:
-                # 三万余份: the trailing 万/亿 is a scale word kept with the unit.
+            if not percent_words and body and body[-1] in _CN_BIG_UNIT and len(body) > 1 and not any(
+                    _CN_BIG_UNIT.get(c, 0) > _CN_BIG_UNIT[body[-1]] for c in body[:-1]):
+                # 三万余份: the trailing 万/亿 is a scale word kept with the unit; but in 四百二十七亿四千万
+                # the 万 after a 亿 belongs to the numeral (427亿 + 4千万), not to the unit.
                 scale_char = body[-1]
                 body = body[:-1]
                 end -= 1
@@ -347,6 +349,9 @@ class QuantityGrammar:
                 r = q
                 while r < n and r - q < _LEADING_SPACE_MAX and re.match(_SPACE, text[r]):
                     r += 1
+                if r < n and text[r] == "\n" and text.startswith("元", r + 1) \
+                        and not text.startswith(("元旦", "元宵", "元月", "元素"), r + 1):
+                    r += 1  # `30.40万⏎元`: a PDF line break inside 万元
                 unit = self._match_unit(text, r)
                 if unit is not None:
                     q = r

@@ -139,3 +139,25 @@ def test_a_change_beside_a_part_is_not_another_part(extractor):
     ok = only(checks_of(extractor, text.format(t="1000.00")), "sum")
     assert [(c["status"], len(c["records"])) for c in ok] == [("ok", 4)]
     assert [c["status"] for c in only(checks_of(extractor, text.format(t="1100.00")), "sum")] == ["mismatch"]
+
+
+@pytest.mark.parametrize("text,kind,statuses", [
+    # a part on a new line that starts with digits and a point is no numbered heading
+    ("政府采购预算1662.44万元，其中：政府采购货物预算93.98万元、政府采购工程预算815.87万元、政府采购服务预算\n"
+     "752.59万元。", "sum", ["ok"]),
+    # prose names a few uses of a total, not all of them
+    ("五年共计12319亿元，其中用于地方“两个确保”和“低保”的资金1777亿元，用于地方增加机关事业单位职工工资1755亿元。",
+     "sum", []),
+    # `668.7⏎9⏎万元`: a page number or the figure's last digit; not judged either way
+    ("住房保障支出1512.23万元，与上年相比增加668.7\n9\n万元，增长79.29%。", "change", []),
+    # a planned, rounded figure
+    ("一九五八年供应社会的商品总量，可以达到五百亿元，比上一年增加三十亿元，增长百分之六点五。", "change", []),
+    # the earlier period's figure in brackets, across a PDF line break
+    ("2017 年度部门支出预算安排与 2016 年度相比（2016 年度部\n门支出预算安排为8,648.07 万元），增加498.72 万元，"
+     "增长5.77%。", "change", ["ok"]),
+    # Chinese numerals with 亿 and 千万: 427.4 / 766.4
+    ("全国经济建设和文化教育建设的支出总数为七百六十六亿四千万元。在五年经济建设和文化教育建设的支出总数中，"
+     "属于基本建设投资的是四百二十七亿四千万元，占支出总数的百分之五十五点八。", "share", ["ok"]),
+])
+def test_prose_and_pdf_layouts_raise_no_false_alarm(extractor, text, kind, statuses):
+    assert [c["status"] for c in only(checks_of(extractor, text), kind)] == statuses

@@ -10,6 +10,9 @@
     found when a mismatch check includes that figure. Recall = found / run.
 (c) The authored documents with planted slips (annotations/README.md): how
     many of them the audit flags.
+(d) Every other readable file of the corpus (the PDFs behind the budget
+    texts, the work reports not annotated): its mismatches joined with the
+    hand verdicts (keyed by `path` instead of `doc`), as in (a).
 """
 from __future__ import annotations
 
@@ -20,12 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from training.annotations import PROJECT_ROOT, AnnotatedDoc, load_corpus, resolve_source
+from training.annotations import PROJECT_ROOT, AnnotatedDoc, load_corpus, resolve_source, sha256_file
 
 VERDICTS = PROJECT_ROOT / "annotations" / "audit_verdicts.jsonl"
 PLANTED = ("shuili-4", "nongye-4", "shijianju-3", "shuiwu-3", "ziranziyuan-5", "tongji-5", "canlian-6",
            "shangwuju-6", "shenji-7", "yingji-1")
 WINDOW = 500  # characters of context kept on each side of a relation when a mutation is rerun
+CORPUS = PROJECT_ROOT.parent / "shared" / "corpus"
 
 
 @dataclass
@@ -51,6 +55,7 @@ class Mutation:
     # "breaks" (one no longer holds), "holds" (all still hold at the precision the text
     # states) or "unjudged" (one can no longer be judged, e.g. an open list's total raised)
     effect: str = "breaks"
+    stated: bool = False  # the figure is a relation's stated one (a rate, a share, a total), not only an input
 
     @property
     def detectable(self) -> bool:
@@ -73,24 +78,47 @@ def load_verdicts(path: Path = VERDICTS) -> dict[tuple[str, int, int], dict[str,
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             v = json.loads(line)
-            out[(v["doc"], v["start"], v["end"])] = v
+            out[(v.get("doc") or v["path"], v["start"], v["end"])] = v
     return out
 
 
-def mismatches(docs: list[AnnotatedDoc], results: list[Any]) -> list[Mismatch]:
+def mismatches(names: list[tuple[str, str | None]], results: list[Any]) -> list[Mismatch]:
+    """The mismatches of each (document name, sha256 of its file) with their hand verdicts."""
     verdicts = load_verdicts()
     out = []
-    for doc, res in zip(docs, results):
+    for (name, sha256), res in zip(names, results):
         for c in res.checks:
             if c["status"] != "mismatch":
                 continue
             q = res.records[c["records"][0]].quantity
-            m = Mismatch(doc.id, q.start, q.end, c)
-            v = verdicts.get((doc.id, q.start, q.end))
-            if v is not None and v.get("sha256") == (doc.source or {}).get("sha256"):
+            m = Mismatch(name, q.start, q.end, c)
+            v = verdicts.get((name, q.start, q.end))
+            if v is not None and v.get("sha256") == sha256:
                 m.verdict, m.reason = v["verdict"], v.get("reason", "")
             out.append(m)
     return out
+
+
+def other_corpus_files(docs: list[AnnotatedDoc]) -> list[Path]:
+    """The corpus's text and PDF files that no annotated document comes from."""
+    annotated = {resolve_source(d.source["path"]) for d in docs if d.source is not None}
+    return sorted(p for p in CORPUS.rglob("*") if p.suffix in (".txt", ".pdf") and p.resolve() not in annotated)
+
+
+def read_others(files: list[Path]) -> tuple[list[tuple[str, str, str]], int]:
+    """(path as annotations write it, sha256, text) of each readable file, and how many were unreadable."""
+    from service.errors import GovMetricsError
+    from service.readers import read_path
+
+    out, unreadable = [], 0
+    for f in files:
+        try:
+            text = read_path(f).text
+        except GovMetricsError:
+            unreadable += 1
+            continue
+        out.append(("../shared/corpus/" + f.relative_to(CORPUS).as_posix(), sha256_file(f), text))
+    return out, unreadable
 
 
 def mutate_digit(text: str, rng: random.Random) -> str | None:
@@ -143,6 +171,7 @@ def plan_mutations(docs: list[AnnotatedDoc], results: list[Any], limit: int, see
             continue
         m = Mutation(doc.id, q.start, q.text, mutated, _window(res.text, lo, hi), index=i)
         m.effect = _effect(res, m)
+        m.stated = any(c["status"] == "ok" and c["records"][0] == i for c in res.checks)
         out.append(m)
     return out
 
@@ -196,8 +225,13 @@ def evaluate(max_mutations: int = 1000, seed: int = 7) -> dict[str, Any]:
     real = [d for d in corpus if d.origin == "real"]
     texts = {d.id: document_text(d) for d in real}
     results = extractor.extract_texts([(texts[d.id], d.id) for d in real])
-    found = mismatches(real, results)
+    found = mismatches([(d.id, (d.source or {}).get("sha256")) for d in real], results)
     checks = [c for r in results for c in r.checks]
+    others, unreadable = read_others(other_corpus_files(corpus))
+    o_results = extractor.extract_texts([(text, path) for path, _, text in others])
+    o_found = mismatches([(path, sha) for path, sha, _ in others], o_results)
+    o_false_alarms = sum(1 for m in o_found if m.verdict == "false_alarm")
+    o_unreviewed = sum(1 for m in o_found if m.verdict is None)
     mutations = plan_mutations(real, results, max_mutations, seed)
     run_mutations(mutations, texts, extractor)
     authored = [d for d in corpus if d.origin == "authored"]
@@ -211,10 +245,7 @@ def evaluate(max_mutations: int = 1000, seed: int = 7) -> dict[str, Any]:
         "documents": len(real),
         "checks": len(checks),
         "checks_ok": sum(1 for c in checks if c["status"] == "ok"),
-        "mismatches": [
-            {"doc": m.doc, "start": m.start, "end": m.end, "kind": m.check["kind"], "stated": m.check["stated"],
-             "computed": m.check["computed"], "message": m.check["message"], "verdict": m.verdict,
-             "reason": m.reason} for m in found],
+        "mismatches": [_mismatch_json(m) for m in found],
         "real_errors": sum(1 for m in found if m.verdict == "real_error"),
         "false_alarms": false_alarms,
         "unreviewed": unreviewed,
@@ -228,6 +259,10 @@ def evaluate(max_mutations: int = 1000, seed: int = 7) -> dict[str, Any]:
                               / max(1, sum(1 for m in mutations if m.detectable))),
         "undetectable_holds": sum(1 for m in mutations if m.effect == "holds"),
         "undetectable_unjudged": sum(1 for m in mutations if m.effect == "unjudged"),
+        "stated_run": sum(1 for m in mutations if m.stated),
+        "stated_found": sum(1 for m in mutations if m.stated and m.found),
+        "inputs_run": sum(1 for m in mutations if not m.stated),
+        "inputs_found": sum(1 for m in mutations if not m.stated and m.found),
         "missed": [{"doc": m.doc, "start": m.start, "original": m.original, "mutated": m.mutated}
                    for m in mutations if m.detectable and not m.found],
         "seed": seed,
@@ -235,17 +270,37 @@ def evaluate(max_mutations: int = 1000, seed: int = 7) -> dict[str, Any]:
         "planted_total": len(PLANTED),
         "planted_missed": [p for p in PLANTED if p not in planted],
         "authored_flagged_unplanted": unplanted,
+        "other_documents": len(others),
+        "other_unreadable": unreadable,
+        "other_checks": sum(len(r.checks) for r in o_results),
+        "other_mismatches": [_mismatch_json(m) for m in o_found],
+        "other_real_errors": sum(1 for m in o_found if m.verdict == "real_error"),
+        "other_false_alarms": o_false_alarms,
+        "other_unreviewed": o_unreviewed,
+        "other_false_alarms_per_document": (o_false_alarms + o_unreviewed) / len(others) if others else 0.0,
     }
+
+
+def _mismatch_json(m: Mismatch) -> dict[str, Any]:
+    return {"doc": m.doc, "start": m.start, "end": m.end, "kind": m.check["kind"], "stated": m.check["stated"],
+            "computed": m.check["computed"], "message": m.check["message"], "verdict": m.verdict,
+            "reason": m.reason}
+
+
+def _mismatch_lines(found: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for m in found:
+        verdict = m["verdict"] or "UNREVIEWED"
+        lines.append(f"  {m['doc']} [{m['start']}:{m['end']}] {m['kind']} stated {m['stated']} computed "
+                     f"{m['computed']} -> {verdict}{': ' + m['reason'] if m['reason'] else ''}")
+        lines.append(f"      {m['message']}")
+    return lines
 
 
 def format_report(r: dict[str, Any]) -> str:
     lines = [f"(a) unmodified real documents: {r['documents']} documents, {r['checks']} checks, "
              f"{r['checks_ok']} ok, {len(r['mismatches'])} mismatches"]
-    for m in r["mismatches"]:
-        verdict = m["verdict"] or "UNREVIEWED"
-        lines.append(f"  {m['doc']} [{m['start']}:{m['end']}] {m['kind']} stated {m['stated']} computed "
-                     f"{m['computed']} -> {verdict}{': ' + m['reason'] if m['reason'] else ''}")
-        lines.append(f"      {m['message']}")
+    lines += _mismatch_lines(r["mismatches"])
     lines.append(f"  confirmed real errors {r['real_errors']}, false alarms {r['false_alarms']}, "
                  f"unreviewed {r['unreviewed']}")
     lines.append(f"  false alarms per document (false alarms + unreviewed): {r['false_alarms_per_document']:.3f}")
@@ -254,6 +309,8 @@ def format_report(r: dict[str, Any]) -> str:
     lines.append(f"  detectable perturbations (a relation of the clean text no longer holds at the stated "
                  f"precision): {r['detectable']}, flagged {r['detectable_found']}, "
                  f"recall {r['detectable_recall']:.3f}")
+    lines.append(f"  by the figure changed: stated figures (rates, shares, totals) {r['stated_found']}/"
+                 f"{r['stated_run']} flagged, inputs only {r['inputs_found']}/{r['inputs_run']} flagged")
     lines.append(f"  not detectable: {r['undetectable_holds']} leave every relation true at the stated precision "
                  f"(a low digit), {r['undetectable_unjudged']} leave a relation no longer judged (e.g. the total "
                  f"of an open list raised)")
@@ -263,6 +320,14 @@ def format_report(r: dict[str, Any]) -> str:
                  + (f"; missed {', '.join(r['planted_missed'])}" if r["planted_missed"] else "")
                  + (f"; also flagged {', '.join(r['authored_flagged_unplanted'])}"
                     if r["authored_flagged_unplanted"] else ""))
+    lines.append(f"(d) the other corpus files (not annotated): {r['other_documents']} documents "
+                 f"({r['other_unreadable']} unreadable left out), {r['other_checks']} checks, "
+                 f"{len(r['other_mismatches'])} mismatches")
+    lines += _mismatch_lines(r["other_mismatches"])
+    lines.append(f"  confirmed real errors {r['other_real_errors']}, false alarms {r['other_false_alarms']}, "
+                 f"unreviewed {r['other_unreviewed']}")
+    lines.append(f"  false alarms per document (false alarms + unreviewed): "
+                 f"{r['other_false_alarms_per_document']:.3f}")
     return "\n".join(lines)
 
 
