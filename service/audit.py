@@ -340,6 +340,7 @@ def _is_previous(ctx: _Context, base: _Figure, change: _Figure) -> bool:
 
 # A change amount is written after a word of change (增加A, 减少A, 多支出A, 节约A).
 _CHANGE_VERB = re.compile(r"增|减|降|升|提高|多|少|节约|节省|超|压|涨|扩大|缩小|回落|下滑")
+_CHANGE_BEFORE = re.compile(r"(增加|减少|增长|下降|降低|节约|节省|压减|上升|提高|超支|多支出?|少支出?)(了|为|达)?$")
 _ESTIMATE = re.compile(r"预计|估计|估算|可以达到|可达到|可达|力争|争取|将达到|预期")
 _COMPARISON_START = re.compile(r"^[\s，,]*(此外，)?(与|比|较|同比|环比|相比|对比)")
 
@@ -438,7 +439,8 @@ def find_lists(ctx: _Context) -> list[_List]:
                 continue
             if _RESTATED_TOTAL.search(ctx.prefix(j)) or _FROM_TO.search(ctx.prefix(j)):
                 break  # `合计…`, `总里程…`, `从A提高到B`: a total restated or another statement, not a part
-            if r.role in ("change", "change_rate", "completion", "share") or _contrasts(total_prefix, ctx.prefix(j)):
+            if r.role in ("change", "change_rate", "completion", "share") or _written_as_change(ctx, j) \
+                    or _contrasts(total_prefix, ctx.prefix(j)):
                 continue
             f = ctx.figures[j]
             if f is None or r.role != "value":
@@ -526,6 +528,11 @@ def _outline_list(ctx: _Context, total: _Figure, begin: int) -> _List | None:
     return _List(total, parts, end, closed=_closed(ctx, total, parts))
 
 
+def _written_as_change(ctx: _Context, j: int) -> bool:
+    """`比2023年预算减少⏎876.75万元`: a change by its words, whatever role the record carries."""
+    return bool(_CHANGE_BEFORE.search(re.sub(r"\s", "", ctx.prefix(j))))
+
+
 def _all_shared(ctx: _Context, parts: list[_Figure]) -> bool:
     """Every part states its share (`A，占a%`): the parts claim the whole."""
     return all(p.index + 1 < len(ctx.records) and ctx.records[p.index + 1].role == "share" for p in parts)
@@ -569,7 +576,8 @@ def _list_end(ctx: _Context, total: _Figure, begin: int) -> int:
     def parts_in(lo: int, hi: int) -> int:
         """Plain values of the total's measure (a change written beside a part is not another part)."""
         return sum(1 for k, st in enumerate(starts)
-                   if lo <= st < hi and ctx.records[k].role == "value" and _same_measure(total, ctx.records[k]))
+                   if lo <= st < hi and ctx.records[k].role == "value" and _same_measure(total, ctx.records[k])
+                   and not _written_as_change(ctx, k))
 
     # Items separated by `；` (`基本支出A，占a%；项目支出B，占b%；`) run on; a list written with
     # commas ends at its first `；`, where the sentence goes on to other work.

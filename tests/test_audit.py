@@ -161,3 +161,17 @@ def test_a_change_beside_a_part_is_not_another_part(extractor):
 ])
 def test_prose_and_pdf_layouts_raise_no_false_alarm(extractor, text, kind, statuses):
     assert [c["status"] for c in only(checks_of(extractor, text), kind)] == statuses
+
+
+def test_a_figure_written_as_a_change_is_no_part_whatever_its_role():
+    # an assembler that misses the change across a PDF line break (`减少⏎876.75万元`) must not turn it into
+    # a fourth part: the audit reads the words before the figure too
+    from service.audit import audit_records
+    from service.quantities import QuantityGrammar
+    from service.records import Record
+
+    text = ("收入预算15621.11万元，其中：财政拨款收入15621.11万元，比2023年预算减少\n876.75万元；"
+            "事业收入0.00万元；事业单位经营收入0.00万元；其他收入0.00万元。")
+    records = [Record(q) for q in QuantityGrammar().find(text)]  # every figure a plain value
+    sums = [c for c in audit_records(text, records) if c["kind"] == "sum"]
+    assert [(c["status"], len(c["records"])) for c in sums] == [("ok", 5)]
