@@ -68,6 +68,11 @@ _SANGONG_ITEMS: tuple[tuple[str, re.Pattern[str]], ...] = (
 _SANGONG_SPAN = 900  # characters after the total within which the three items are looked for
 # Between `增加A` and `增长r%` only a comma and a change word: the rate continues the same change.
 _CHANGE_GAP = re.compile(r"[，,、]?(同比|环比)?(增长|增加|上升|提高|上涨|下降|减少|降低|回落|下滑|增幅|降幅|幅度)?(了|为|达|达到)?")
+# A change amount is written after a word of change (增加A, 减少A, 多支出A, 节约A); `_CHANGE_BEFORE`: right before it.
+_CHANGE_VERB = re.compile(r"增|减|降|升|提高|多|少|节约|节省|超|压|涨|扩大|缩小|回落|下滑")
+_CHANGE_BEFORE = re.compile(r"(增加|减少|增长|下降|降低|节约|节省|压减|上升|提高|超支|多支出?|少支出?)(了|为|达)?$")
+# Planned or estimated figures are rounded: a change computed from them is not judged.
+_ESTIMATE = re.compile(r"预计|估计|估算|可以达到|可达到|可达|力争|争取|将达到|预期")
 _VALUE_GAP = 120      # at most this many characters between the figure V and its change A
 _SHARE_GAP = 24       # at most this many characters between a part and its `占x%`
 _OPENER_GAP = 24      # at most this many characters between a total and its `其中`
@@ -338,10 +343,6 @@ def _is_previous(ctx: _Context, base: _Figure, change: _Figure) -> bool:
     return bool(_PREVIOUS_CUE.search(words))
 
 
-# A change amount is written after a word of change (增加A, 减少A, 多支出A, 节约A).
-_CHANGE_VERB = re.compile(r"增|减|降|升|提高|多|少|节约|节省|超|压|涨|扩大|缩小|回落|下滑")
-_CHANGE_BEFORE = re.compile(r"(增加|减少|增长|下降|降低|节约|节省|压减|上升|提高|超支|多支出?|少支出?)(了|为|达)?$")
-_ESTIMATE = re.compile(r"预计|估计|估算|可以达到|可达到|可达|力争|争取|将达到|预期")
 _COMPARISON_START = re.compile(r"^[\s，,]*(此外，)?(与|比|较|同比|环比|相比|对比)")
 
 
