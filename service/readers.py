@@ -32,7 +32,9 @@ class ReadResult:
 
 
 def max_bytes_from_env() -> int:
-    return int(os.environ.get("GOVMETRICS_MAX_BYTES", DEFAULT_MAX_BYTES))
+    from service.settings import env_int
+
+    return env_int("GOVMETRICS_MAX_BYTES", DEFAULT_MAX_BYTES)
 
 
 def read_path(path: str | Path, max_bytes: int | None = None) -> ReadResult:

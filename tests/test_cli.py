@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from conftest import ROOT, SEED
 
@@ -79,3 +82,18 @@ def test_train_without_its_inputs_is_one_line(tmp_path: Path):
     assert p.returncode == 2 and "Traceback" not in p.stderr.decode() and "make base" in p.stderr.decode()
     p = run("train", "--out", str(tmp_path / "no-model"), "--recalibrate")
     assert p.returncode == 2 and "Traceback" not in p.stderr.decode() and "no-model" in p.stderr.decode()
+
+
+@pytest.mark.parametrize("command,env", [
+    (["extract", "-"], {"GOVMETRICS_MAX_BYTES": "20MB"}),
+    (["extract", "-"], {"GOVMETRICS_MIN_CONFIDENCE": "high"}),
+    (["extract", "-"], {"GOVMETRICS_MAX_CHARS": "-5"}),
+    (["annotate", "-", "--out", "unused.db"], {"GOVMETRICS_DOC_TIMEOUT": "soon"}),
+])
+def test_a_bad_environment_value_is_one_line(command, env, tmp_path):
+    p = subprocess.run([sys.executable, "-m", "service.cli", *command], cwd=tmp_path, input="收入总计5028.61万元。".encode(),
+                       capture_output=True, timeout=300, env={**os.environ, **env, "PYTHONPATH": str(ROOT)})
+    err = p.stderr.decode()
+    name = next(iter(env))
+    assert p.returncode == 2 and "Traceback" not in err, err
+    assert f"{name}={env[name]!r} in the environment is not" in err
