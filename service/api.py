@@ -119,7 +119,10 @@ class ExtractionService:
         except Exception as exc:  # logged in full; clients see one line
             log.exception("model load failed")
             self.load_error = GovMetricsError.make("E046", cause=f"{type(exc).__name__}: {exc}")
-        log.info("model %s in %.1f s", "failed" if self.load_error else "loaded", time.perf_counter() - started)
+        if self.load_error is not None:
+            log.error("model failed in %.1f s: %s", time.perf_counter() - started, self.load_error.message)
+        else:
+            log.info("model loaded in %.1f s", time.perf_counter() - started)
 
     def require_ready(self) -> Any:
         if self.extractor is not None:
