@@ -112,8 +112,17 @@ class DocumentJob:
         return document_label(self.source, self.member)
 
 
+@dataclass(frozen=True)
+class WorkerOptions:
+    """What every worker needs: the model (a folder, "rules", or None for the shipped one) and the limits."""
+
+    model: str | None
+    max_bytes: int
+    time_limit: float = 0  # seconds one document may take; 0: no limit
+
+
 # -- the work done on one document, shared by every engine -------------------
-def annotate_job(extractor: Any, job: DocumentJob, max_bytes: int, time_limit: float = 0) -> DocumentOutcome:
+def annotate_job(extractor: Any, job: DocumentJob, options: WorkerOptions) -> DocumentOutcome:
     """Read and extract one document; failures (a time limit passed included) are outcomes, never exceptions."""
     from pathlib import PurePosixPath
 
@@ -126,9 +135,9 @@ def annotate_job(extractor: Any, job: DocumentJob, max_bytes: int, time_limit: f
     t0 = time.perf_counter()
     read_seconds: float | None = None
     try:
-        with _time_limit(time_limit):
+        with _time_limit(options.time_limit):
             read = read_bytes(job.data, name=job.label, suffix=PurePosixPath(job.name).suffix.lower(),
-                              max_bytes=max_bytes)
+                              max_bytes=options.max_bytes)
             read_seconds = time.perf_counter() - t0
             base.update(reader=read.reader, chars=len(read.text), read_seconds=read_seconds)
             t1 = time.perf_counter()
@@ -136,7 +145,7 @@ def annotate_job(extractor: Any, job: DocumentJob, max_bytes: int, time_limit: f
         return DocumentOutcome(**base, status="done", extract_seconds=time.perf_counter() - t1, result=result)
     except _DocumentTimeout:
         error_code = "E057"
-        error = GovMetricsError.make("E057", name=job.label, seconds=time_limit).message
+        error = GovMetricsError.make("E057", name=job.label, seconds=options.time_limit).message
     except GovMetricsError as exc:
         error_code, error = exc.code, exc.message
     except Exception as exc:  # a bug on one document must not end a night's run
@@ -158,7 +167,7 @@ def failed_outcome(doc: SourceDocument | DocumentJob, error: GovMetricsError, mo
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(model: str | None, max_bytes: int, threads: int = 0, time_limit: float = 0) -> None:
+def _init_worker(options: WorkerOptions, threads: int = 0) -> None:
     # The parent decides what Ctrl-C means; workers just stop with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if threads:
@@ -168,12 +177,11 @@ def _init_worker(model: str | None, max_bytes: int, threads: int = 0, time_limit
         torch.set_num_threads(threads)
     _exit_with_parent()
     _quiet_readers()
-    _WORKER["max_bytes"] = max_bytes
-    _WORKER["time_limit"] = time_limit
+    _WORKER["options"] = options
     try:
         from service.extract import Extractor
 
-        _WORKER["extractor"] = Extractor(model=model)
+        _WORKER["extractor"] = Extractor(model=options.model)
     except GovMetricsError as exc:
         _WORKER["error"] = (exc.code, exc.message)
     except Exception as exc:  # reported by the first task, as one line, instead of a broken pool
@@ -213,7 +221,7 @@ def _worker_model_info() -> dict[str, Any]:
 
 
 def _worker_annotate(job: DocumentJob) -> DocumentOutcome:
-    return annotate_job(_WORKER["extractor"], job, _WORKER["max_bytes"], _WORKER["time_limit"])
+    return annotate_job(_WORKER["extractor"], job, _WORKER["options"])
 
 
 class Engine(Protocol):
@@ -232,13 +240,11 @@ class LocalEngine:
 
     name = "local"
 
-    def __init__(self, workers: int, model: str | None, max_bytes: int, time_limit: float = 0,
+    def __init__(self, workers: int, options: WorkerOptions,
                  annotate: Callable[[DocumentJob], DocumentOutcome] = _worker_annotate,
                  initializer: Callable[..., None] = _init_worker) -> None:
         self.workers = workers
-        self.model = model
-        self.max_bytes = max_bytes
-        self.time_limit = time_limit
+        self.options = options
         self._annotate = annotate
         self._initializer = initializer
         self._model: dict[str, str] | None = None
@@ -250,8 +256,7 @@ class LocalEngine:
         # spawn, not fork: the parent may hold threads (tqdm, sqlite) and fork copies them half-done.
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=self._initializer,
-                                   initargs=(self.model, self.max_bytes, max(1, (os.cpu_count() or 1) // self.workers),
-                                             self.time_limit))
+                                   initargs=(self.options, max(1, (os.cpu_count() or 1) // self.workers)))
 
     def model_info(self) -> dict[str, str]:
         if self._model is None:
@@ -322,13 +327,12 @@ class LocalEngine:
 class RayAnnotator:
     """A Ray Data actor: holds one `Extractor`, annotates batches of documents."""
 
-    def __init__(self, model: str | None, max_bytes: int, time_limit: float = 0) -> None:
+    def __init__(self, options: WorkerOptions) -> None:
         from service.extract import Extractor
 
         _quiet_readers()
-        self.extractor = Extractor(model=model)
-        self.max_bytes = max_bytes
-        self.time_limit = time_limit
+        self.extractor = Extractor(model=options.model)
+        self.options = options
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
@@ -338,7 +342,7 @@ class RayAnnotator:
             job = DocumentJob(source=str(batch["source"][i]), member=str(batch["member"][i]),
                               name=str(batch["name"][i]), size=int(batch["size"][i]),
                               sha256=str(batch["sha256"][i]), data=bytes(batch["data"][i]))
-            outcomes.append(annotate_job(self.extractor, job, self.max_bytes, self.time_limit).model_dump_json())
+            outcomes.append(annotate_job(self.extractor, job, self.options).model_dump_json())
         return {"outcome": np.array(outcomes, dtype=object)}
 
 
@@ -361,8 +365,8 @@ class RayEngine:
 
     name = "ray"
 
-    def __init__(self, workers: int, model: str | None, max_bytes: int, address: str | None = None,
-                 wave_bytes: int = 256 * 1024 * 1024, wave_docs: int = 5000, time_limit: float = 0) -> None:
+    def __init__(self, workers: int, options: WorkerOptions, address: str | None = None,
+                 wave_bytes: int = 256 * 1024 * 1024, wave_docs: int = 5000) -> None:
         try:
             import ray  # noqa: F401
             import ray.data  # noqa: F401  Ray Data needs pyarrow and pandas
@@ -370,9 +374,7 @@ class RayEngine:
             raise GovMetricsError.make("E055", cause=f"cannot import ray[data] ({exc}); "
                                        "install it with pip install 'ray[data]==2.60.0'") from None
         self.workers = workers
-        self.model = model
-        self.max_bytes = max_bytes
-        self.time_limit = time_limit
+        self.options = options
         self.wave_bytes = wave_bytes
         self.wave_docs = wave_docs
         self._model: dict[str, str] | None = None
@@ -414,7 +416,7 @@ class RayEngine:
             self._start()
             try:
                 # max_calls=1: the process that loaded a model only to name it exits, freeing its memory
-                answer = ray.get(ray.remote(num_cpus=1, max_calls=1)(_ray_model_info).remote(self.model))
+                answer = ray.get(ray.remote(num_cpus=1, max_calls=1)(_ray_model_info).remote(self.options.model))
             except Exception as exc:  # e.g. the nodes cannot import this project
                 raise GovMetricsError.make("E055", cause=f"cannot load the model on Ray: {_first_line(exc)}") from None
             if "error" in answer:
@@ -441,8 +443,7 @@ class RayEngine:
                   "data": j.data} for j in wave]
         dataset = ray.data.from_items(items, override_num_blocks=min(len(items), self.workers * 8))
         annotated = dataset.map_batches(
-            RayAnnotator, fn_constructor_kwargs={"model": self.model, "max_bytes": self.max_bytes,
-                                                 "time_limit": self.time_limit},
+            RayAnnotator, fn_constructor_kwargs={"options": self.options},
             batch_size=1, batch_format="numpy", num_cpus=1,
             compute=ray.data.ActorPoolStrategy(size=self.workers))
         rows = iter(annotated.iter_rows())
@@ -633,12 +634,11 @@ def _ctrl_c_deferred() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-def make_engine(engine: str, workers: int | None, model: str | None, max_bytes: int,
-                address: str | None = None, time_limit: float = 0) -> Engine:
+def make_engine(engine: str, workers: int | None, options: WorkerOptions, address: str | None = None) -> Engine:
     count = workers or default_workers()
     if engine == "ray":
-        return RayEngine(count, model, max_bytes, address, time_limit=time_limit)
-    return LocalEngine(count, model, max_bytes, time_limit)
+        return RayEngine(count, options, address)
+    return LocalEngine(count, options)
 
 
 def default_workers() -> int:

@@ -239,7 +239,7 @@ def _port(value: str) -> int:
 def cmd_annotate(args: argparse.Namespace) -> int:
     import sqlite3
 
-    from service.bulk import BulkAnnotator, doc_timeout_from_env, make_engine
+    from service.bulk import BulkAnnotator, WorkerOptions, doc_timeout_from_env, make_engine
     from service.readers import max_bytes_from_env
     from service.store import ResultStore
 
@@ -249,7 +249,8 @@ def cmd_annotate(args: argparse.Namespace) -> int:
         store = ResultStore(args.out)
         with store:
             time_limit = args.doc_timeout if args.doc_timeout is not None else doc_timeout_from_env()
-            engine = make_engine(args.engine, args.workers, args.model, max_bytes, args.address, time_limit)
+            options = WorkerOptions(args.model, max_bytes, time_limit)
+            engine = make_engine(args.engine, args.workers, options, args.address)
             summary = BulkAnnotator(store, engine, retry_failed=args.retry_failed, force=args.force,
                                     max_bytes=max_bytes).run(args.inputs)
     except GovMetricsError as exc:

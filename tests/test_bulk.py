@@ -396,7 +396,7 @@ def annotate_or_die(job):
 
 def _run_with_one_bad_document(tmp_path, bad: str, good: int, annotate, **engine_options):
     """Annotate `good` real snippets and one document named `bad` with a worker function that fails on it."""
-    from service.bulk import BulkAnnotator, LocalEngine
+    from service.bulk import BulkAnnotator, LocalEngine, WorkerOptions
     from service.store import ResultStore
 
     folder = tmp_path / "in"
@@ -405,7 +405,7 @@ def _run_with_one_bad_document(tmp_path, bad: str, good: int, annotate, **engine
     for i in range(good):
         (folder / f"good_{i}.txt").write_text(snippets[i * 5], encoding="utf-8")
     (folder / bad).write_text(snippets[1], encoding="utf-8")
-    engine = LocalEngine(2, "rules", 10**7, annotate=annotate, **engine_options)
+    engine = LocalEngine(2, WorkerOptions("rules", 10**7, **engine_options), annotate=annotate)
     try:
         with ResultStore(tmp_path / "r.db") as store:
             summary = BulkAnnotator(store, engine, progress=False).run([folder])
@@ -524,7 +524,7 @@ def annotate_or_hang(job):
     from service.bulk import _WORKER, _worker_annotate, annotate_job
 
     if job.name == "hangs.txt":
-        return annotate_job(_Stuck(), job, _WORKER["max_bytes"], _WORKER["time_limit"])
+        return annotate_job(_Stuck(), job, _WORKER["options"])
     return _worker_annotate(job)
 
 
