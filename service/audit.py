@@ -46,15 +46,16 @@ _PREVIOUS_CUE = re.compile(r"上年|去年|上一年")
 _CLAUSE_START = re.compile(r"[，,。；;：:（(][^，,。；;：:（(]*$")
 _NAMED_TOTAL = re.compile(r"占(?P<name>[^，,。；;：:、\d]{2,24}?)(的比重|的比例|比重|比例|的)?(为|达|达到)?\s*$")
 _SANGONG = re.compile(r"三公")
-_HEADING_LINE = re.compile(r"\n[ \t\u3000]*(?:[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十\d]+[）)]|\d{1,2}[、.．](?!\d)|第[一二三四五六七八九十]+部分)")
 # Outline headings by depth: 第一部分 > 一、 > （一） > 1． > （1）.
 _HEADING_RANKS: tuple[re.Pattern[str], ...] = (
     re.compile(r"第[一二三四五六七八九十]+部分"),
     re.compile(r"[一二三四五六七八九十]+[、.．]"),
-    re.compile(r"[（(][一二三四五六七八九十]+[）)]、?"),
+    re.compile(r"[（(][一二三四五六七八九十]+[）)]"),
     re.compile(r"\d{1,2}[、.．](?!\d)"),
-    re.compile(r"[（(]\d{1,2}[）)]"),
+    re.compile(r"[（(]\d+[）)]"),
 )
+# A line that opens with a heading of any depth.
+_HEADING_LINE = re.compile(r"\n[ \t\u3000]*(?:" + "|".join(p.pattern for p in _HEADING_RANKS) + ")")
 _OTHER_ITEM = re.compile(r"其他|其它")
 _OUTLINE_SPAN = 4000  # characters after a total within which its outline items are looked for
 _FROM_TO = re.compile(r"(从|由)[^，,。；;由从]{0,12}$|(提高|增加|增长|上升|下降|减少|降低|压减|调整|扩大)(到|至)$")
@@ -213,6 +214,7 @@ class _Context:
         self.records = records
         self.figures = figures
         self.sentence_ends = [m.start() for m in _SENT_END.finditer(text)]
+        self.starts = [r.quantity.start for r in records]  # records come in text order
 
     def same_sentence(self, a: int, b: int) -> bool:
         """No sentence-final punctuation between offsets a <= b."""
@@ -497,7 +499,7 @@ def _outline_list(ctx: _Context, total: _Figure, begin: int) -> _List | None:
     rank = _heading_rank(text, begin + first.end())
     if rank is None:
         return None
-    starts = [r.quantity.start for r in ctx.records]
+    starts = ctx.starts
     limit = min(len(text), begin + _OUTLINE_SPAN)
     parts: list[_Figure] = []
     labels = set()
@@ -571,7 +573,7 @@ def _list_end(ctx: _Context, total: _Figure, begin: int) -> int:
         if not text[begin:heading.start()].strip():
             return begin  # items under their own headings: a nested outline, not judged
         end = heading.start()
-    starts = [r.quantity.start for r in ctx.records]
+    starts = ctx.starts
     segments = re.split(r"(?<=[；;])", text[begin:end])
 
     def parts_in(lo: int, hi: int) -> int:
