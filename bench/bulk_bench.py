@@ -43,7 +43,7 @@ def tree_rss(proc: psutil.Process) -> int:
 
 
 def run(corpus: str, extra: list[str], model: str | None, db: Path) -> dict[str, float]:
-    cmd = [sys.executable, "-m", "service.cli", "annotate", corpus, "--out", str(db), *extra]
+    cmd = [sys.executable, "-m", "govmetrics.cli", "annotate", corpus, "--out", str(db), *extra]
     if model:
         cmd += ["--model", model]
     t0 = time.perf_counter()

@@ -19,9 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service.errors import GovMetricsError  # noqa: E402
-from service.quantities import QuantityGrammar  # noqa: E402
-from service.readers import read_path  # noqa: E402
+from govmetrics.errors import GovMetricsError  # noqa: E402
+from govmetrics.grammar.quantities import QuantityGrammar  # noqa: E402
+from govmetrics.read.readers import read_path  # noqa: E402
 
 
 def peak_mb() -> float:
@@ -53,7 +53,7 @@ def main() -> None:
     n_q = sum(len(grammar.find(t)) for _, t in texts)
     t_g = time.perf_counter() - t0
 
-    from service.extract import Extractor
+    from govmetrics.extract import Extractor
 
     t0 = time.perf_counter()
     extractor = Extractor(model=a.model)

@@ -29,7 +29,7 @@ def cold(args: list[str], runs: int) -> float:
     times = []
     for _ in range(runs):
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "service.cli", "extract", str(SEED), *args], cwd=ROOT,
+        subprocess.run([sys.executable, "-m", "govmetrics.cli", "extract", str(SEED), *args], cwd=ROOT,
                        check=True, capture_output=True)
         times.append(time.perf_counter() - t)
     return statistics.median(times)
@@ -69,9 +69,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
-    from service.extract import Extractor
-    from training.annotations import load_corpus
-    from training.evaluate import gold_of, in_regions, load_scorer
+    from govmetrics.extract import Extractor
+    from govmetrics_training.annotations import load_corpus
+    from govmetrics_training.evaluate import gold_of, in_regions, load_scorer
 
     text = SEED.read_text(encoding="utf-8")
     doc = next(d for d in load_corpus() if d.id == SEED_ID)

@@ -11,7 +11,7 @@ SEED = SHARED / "corpus" / "seed" / "000_0b63caf340faed07.txt"
 
 @pytest.fixture(scope="session")
 def extractor():
-    from service.extract import Extractor
+    from govmetrics.extract import Extractor
 
     return Extractor()
 

@@ -60,7 +60,7 @@ class ServiceProcess:
         log_path = log_dir / "server.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "service.cli", "serve", "--port", str(port), *args], cwd=ROOT,
+                [sys.executable, "-m", "govmetrics.cli", "serve", "--port", str(port), *args], cwd=ROOT,
                 stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
         server = cls(f"http://127.0.0.1:{port}", process, log_path)
         try:

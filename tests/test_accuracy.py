@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from training.annotations import load_corpus
-from training.evaluate import evaluate, select
+from govmetrics_training.annotations import load_corpus
+from govmetrics_training.evaluate import evaluate, select
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_rule_baseline_record_floor(reports):
 
 @pytest.fixture(scope="module")
 def model_vs_baseline():
-    from training.evaluate import extractor_predict, rule_predict
+    from govmetrics_training.evaluate import extractor_predict, rule_predict
 
     test = select(load_corpus(), split="test", origin="real")
     return evaluate(test, extractor_predict(None))["all"], evaluate(test, rule_predict)["all"]

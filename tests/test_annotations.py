@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from training.annotations import check_corpus, check_doc, load_corpus
-from training.corpus_stats import corpus_counts
+from govmetrics_training.annotations import check_corpus, check_doc, load_corpus
+from govmetrics_training.corpus_stats import corpus_counts
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from conftest import ROOT, SHARED
 from service_server import ServiceProcess
 
-from service import vocabulary
+from govmetrics.grammar import vocabulary
 
 PDF = SHARED / "corpus" / "pdf" / "江苏省人大办公厅__江苏省人大常委会办公厅2019年部门预算公开表.pdf"
 SPAN_KEYS = ("metric", "action", "period", "baseline")
@@ -310,7 +310,7 @@ def test_access_log_is_structured_and_has_no_traceback(api_server):
     ([], {"GOVMETRICS_PORT": "八千"}, "GOVMETRICS_PORT"),
 ])
 def test_serve_refuses_bad_settings_in_one_line(args, env, message):
-    p = subprocess.run([sys.executable, "-m", "service.cli", "serve", *args], cwd=ROOT, capture_output=True,
+    p = subprocess.run([sys.executable, "-m", "govmetrics.cli", "serve", *args], cwd=ROOT, capture_output=True,
                        timeout=60, env={**os.environ, **env})
     assert p.returncode == 2 and message in p.stderr.decode() and "Traceback" not in p.stderr.decode()
 

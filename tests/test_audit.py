@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from conftest import ROOT, SEED
-from service.audit import ratio_matches
+from govmetrics.audit.arithmetic import ratio_matches
 
 
 def checks_of(extractor, text: str) -> list[dict]:
@@ -101,7 +101,7 @@ def test_sum_tolerates_one_unit_per_rounded_part(extractor):
 
 def test_cli_table_lists_mismatches_in_chinese():
     text = "公务接待费支出预算为30万元，支出决算为4.34万元，完成预算的14.57%。"
-    p = subprocess.run([sys.executable, "-m", "service.cli", "extract", "-", "--format", "table"], cwd=ROOT,
+    p = subprocess.run([sys.executable, "-m", "govmetrics.cli", "extract", "-", "--format", "table"], cwd=ROOT,
                        input=text.encode(), capture_output=True, timeout=300)
     assert p.returncode == 0, p.stderr.decode()
     out = p.stdout.decode()
@@ -166,9 +166,9 @@ def test_prose_and_pdf_layouts_raise_no_false_alarm(extractor, text, kind, statu
 def test_a_figure_written_as_a_change_is_no_part_whatever_its_role():
     # an assembler that misses the change across a PDF line break (`减少⏎876.75万元`) must not turn it into
     # a fourth part: the audit reads the words before the figure too
-    from service.audit import audit_records
-    from service.quantities import QuantityGrammar
-    from service.records import Record
+    from govmetrics.audit.arithmetic import audit_records
+    from govmetrics.grammar.quantities import QuantityGrammar
+    from govmetrics.records import Record
 
     text = ("收入预算15621.11万元，其中：财政拨款收入15621.11万元，比2023年预算减少\n876.75万元；"
             "事业收入0.00万元；事业单位经营收入0.00万元；其他收入0.00万元。")

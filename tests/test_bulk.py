@@ -35,7 +35,7 @@ EXPECTED_FAILURES = {
 
 
 def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "service.cli", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "govmetrics.cli", *args], cwd=ROOT, capture_output=True,
                           timeout=timeout)
 
 
@@ -130,7 +130,7 @@ def archive(tmp_path_factory) -> dict:
 
 def db_rows(db: Path) -> tuple[list[tuple], list[tuple]]:
     """(documents, records) as sorted tuples, without ids, times and run ids."""
-    from service.store import QUOTED_RECORD_COLUMNS
+    from govmetrics.bulk.store import QUOTED_RECORD_COLUMNS
 
     with sqlite3.connect(db) as conn:
         docs = sorted(conn.execute(
@@ -153,7 +153,7 @@ def full_run(archive, tmp_path_factory) -> Path:
 
 
 def test_discovery_lists_every_document_once(archive):
-    from service.archive import iter_documents
+    from govmetrics.read.archive import iter_documents
 
     docs, nested_text = [], []
     for doc in iter_documents(archive["inputs"] + [archive["inputs"][0]], max_bytes=10**7):
@@ -170,7 +170,7 @@ def test_discovery_lists_every_document_once(archive):
 
 
 def test_every_document_done_or_failed_with_its_reason(archive, full_run):
-    from service.readers import read_bytes
+    from govmetrics.read.readers import read_bytes
 
     docs, records = db_rows(full_run)
     assert len(docs) == archive["expected"]
@@ -231,7 +231,7 @@ def test_sigkill_midway_then_resume_matches_uninterrupted_run(archive, full_run,
     import psutil
 
     db = tmp_path / "killed.db"
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "annotate", *archive["inputs"], "--out", str(db),
+    proc = subprocess.Popen([sys.executable, "-m", "govmetrics.cli", "annotate", *archive["inputs"], "--out", str(db),
                              "--workers", "1", "--model", "rules"], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -288,7 +288,7 @@ def test_ctrl_c_keeps_what_was_finished_and_says_so(archive, tmp_path):
 
     db = tmp_path / "interrupted.db"
     # a terminal's Ctrl-C: SIGINT to the whole process group, workers included
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "annotate", str(archive["inbox"] / "txt"),
+    proc = subprocess.Popen([sys.executable, "-m", "govmetrics.cli", "annotate", str(archive["inbox"] / "txt"),
                              "--out", str(db), "--workers", "1", "--model", "rules"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
@@ -333,7 +333,7 @@ def test_export_formats_hold_every_record(full_run, tmp_path):
     import openpyxl
     import pandas as pd
 
-    from service.store import RECORD_COLUMNS
+    from govmetrics.bulk.store import RECORD_COLUMNS
 
     _, records = db_rows(full_run)
     expected = sorted((r[0], r[1], r[2], r[4], r[9]) for r in records)  # key, index, text, normalized value
@@ -387,7 +387,7 @@ def test_export_refuses_what_is_not_a_results_database(tmp_path):
 
 def annotate_or_die(job):
     """A worker function that dies like a reader crashing the interpreter on one document."""
-    from service.bulk import _worker_annotate
+    from govmetrics.bulk.engine import _worker_annotate
 
     if job.name == "kills_the_worker.txt":
         os._exit(3)
@@ -396,8 +396,8 @@ def annotate_or_die(job):
 
 def _run_with_one_bad_document(tmp_path, bad: str, good: int, annotate, **engine_options):
     """Annotate `good` real snippets and one document named `bad` with a worker function that fails on it."""
-    from service.bulk import BulkAnnotator, LocalEngine, WorkerOptions
-    from service.store import ResultStore
+    from govmetrics.bulk.engine import BulkAnnotator, LocalEngine, WorkerOptions
+    from govmetrics.bulk.store import ResultStore
 
     folder = tmp_path / "in"
     folder.mkdir()
@@ -424,8 +424,8 @@ def test_a_document_that_kills_its_worker_is_failed_and_the_run_goes_on(tmp_path
 
 
 def test_zip_member_names_in_gbk_and_oversized_members(tmp_path):
-    from service.archive import iter_documents
-    from service.errors import GovMetricsError
+    from govmetrics.read.archive import iter_documents
+    from govmetrics.errors import GovMetricsError
 
     # Chinese Windows writes member names in GBK without the UTF-8 flag; zipfile cannot, so patch the bytes.
     raw = _zip({"XXXX.txt": "收入总计5028.61万元".encode("utf-8"), "big.txt": b"1" * 5000})
@@ -441,7 +441,7 @@ def test_zip_member_names_in_gbk_and_oversized_members(tmp_path):
 
 
 def test_store_replaces_a_document_whole_and_keeps_checks(tmp_path, extractor):
-    from service.store import DocumentOutcome, ResultStore
+    from govmetrics.bulk.store import DocumentOutcome, ResultStore
 
     text = "2021年度收入总计5028.61万元，与2019年相比，减少761.39万元，减少13.15%。"
     result = extractor.extract_text(text, "doc").to_json()
@@ -470,8 +470,8 @@ def test_store_replaces_a_document_whole_and_keeps_checks(tmp_path, extractor):
 
 
 def test_store_refuses_a_newer_schema(tmp_path):
-    from service.errors import GovMetricsError
-    from service.store import SCHEMA_VERSION, ResultStore
+    from govmetrics.errors import GovMetricsError
+    from govmetrics.bulk.store import SCHEMA_VERSION, ResultStore
 
     ResultStore(tmp_path / "r.db").close()
     with sqlite3.connect(tmp_path / "r.db") as conn:
@@ -482,8 +482,8 @@ def test_store_refuses_a_newer_schema(tmp_path):
 
 
 def test_skip_decision():
-    from service.bulk import skip_reason
-    from service.store import KnownDocument
+    from govmetrics.bulk.engine import skip_reason
+    from govmetrics.bulk.store import KnownDocument
 
     model = {"name": "m", "version": "2"}
     done = KnownDocument("abc", "m", "2", "done")
@@ -521,7 +521,7 @@ class _Stuck:
 
 def annotate_or_hang(job):
     """A worker function that never finishes one document."""
-    from service.bulk import _WORKER, _worker_annotate, annotate_job
+    from govmetrics.bulk.engine import _WORKER, _worker_annotate, annotate_job
 
     if job.name == "hangs.txt":
         return annotate_job(_Stuck(), job, _WORKER["options"])
@@ -545,7 +545,7 @@ def test_time_limit_stops_a_loop_in_the_main_thread_and_in_another():
     # Pool workers run documents in their main thread (an alarm); Ray Data actors in another (a timer).
     import threading
 
-    from service.bulk import _DocumentTimeout, _time_limit
+    from govmetrics.bulk.engine import _DocumentTimeout, _time_limit
 
     stopped: list[str] = []
 

@@ -13,7 +13,7 @@ from conftest import ROOT, SEED
 
 
 def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "service.cli", *args], cwd=ROOT, input=stdin,
+    return subprocess.run([sys.executable, "-m", "govmetrics.cli", *args], cwd=ROOT, input=stdin,
                           capture_output=True, timeout=300)
 
 
@@ -91,7 +91,7 @@ def test_train_without_its_inputs_is_one_line(tmp_path: Path):
     (["annotate", "-", "--out", "unused.db"], {"GOVMETRICS_DOC_TIMEOUT": "soon"}),
 ])
 def test_a_bad_environment_value_is_one_line(command, env, tmp_path):
-    p = subprocess.run([sys.executable, "-m", "service.cli", *command], cwd=tmp_path, input="收入总计5028.61万元。".encode(),
+    p = subprocess.run([sys.executable, "-m", "govmetrics.cli", *command], cwd=tmp_path, input="收入总计5028.61万元。".encode(),
                        capture_output=True, timeout=300, env={**os.environ, **env, "PYTHONPATH": str(ROOT)})
     err = p.stderr.decode()
     name = next(iter(env))

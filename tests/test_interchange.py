@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from training.annotations import check_corpus, load_corpus, load_doc
-from training.interchange import from_doccano, from_labelstudio, to_doccano, to_labelstudio
+from govmetrics_training.annotations import check_corpus, load_corpus, load_doc
+from govmetrics_training.interchange import from_doccano, from_labelstudio, to_doccano, to_labelstudio
 
 from conftest import ROOT
 
@@ -44,7 +44,7 @@ def test_cli_export_import_check(tmp_path: Path):
     src = ROOT / "annotations" / "data" / "real-seed-js2017.jsonl"
     ls = tmp_path / "ls.json"
     back = tmp_path / "back.jsonl"
-    run = lambda *a: subprocess.run([sys.executable, "-m", "service.cli", *a], cwd=ROOT, capture_output=True, timeout=300)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "govmetrics.cli", *a], cwd=ROOT, capture_output=True, timeout=300)
     assert run("annotations", "export", str(src), "--format", "labelstudio", "--out", str(ls)).returncode == 0
     assert run("annotations", "import", str(ls), "--format", "labelstudio", "--out", str(back)).returncode == 0
     docs, errs = check_corpus([back])

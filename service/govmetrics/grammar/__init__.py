@@ -1,0 +1,1 @@
+"""The exact quantity grammar: numbers, scales, units and qualifiers into `Quantity` spans."""

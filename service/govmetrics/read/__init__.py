@@ -1,0 +1,1 @@
+"""Reading documents: files, bytes and archives into text (the first stage)."""

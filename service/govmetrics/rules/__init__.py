@@ -1,0 +1,1 @@
+"""The rule baseline: pkuseg segmentation and the rule record assembler."""

@@ -1,0 +1,79 @@
+"""Settings from the environment, with defaults that work after `make setup`."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from govmetrics.errors import GovMetricsError
+
+# service/govmetrics/settings.py: the project root is three levels up.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+def _env_path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value) if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    pkuseg_model: Path = field(default_factory=lambda: _env_path(
+        "GOVMETRICS_PKUSEG_MODEL", PROJECT_ROOT / "models" / "pkuseg" / "default"))
+    user_dict: Path = field(default_factory=lambda: _env_path(
+        "GOVMETRICS_USER_DICT", DATA_DIR / "gov_userdict.txt"))
+    model: str = field(default_factory=lambda: os.environ.get(
+        "GOVMETRICS_MODEL", str(PROJECT_ROOT / "models" / "govmetrics-zh-v1")))
+    min_confidence: float = field(default_factory=lambda: env_float("GOVMETRICS_MIN_CONFIDENCE", 0.0))
+    max_bytes: int = field(default_factory=lambda: env_int("GOVMETRICS_MAX_BYTES", 20 * 1024 * 1024))
+    max_chars: int = field(default_factory=lambda: env_int("GOVMETRICS_MAX_CHARS", 5_000_000))
+
+
+def get_settings() -> Settings:
+    return Settings()
+
+
+def env_int(name: str, default: int) -> int:
+    """A whole number of 0 or more from the environment; a bad value is one line (E034), not a traceback."""
+    value = os.environ.get(name)
+    if not value:
+        return default
+    if not value.strip().isdigit():
+        raise GovMetricsError.make("E034", name=name, value=value, expected="a whole number (0 or more)")
+    return int(value)
+
+
+def env_float(name: str, default: float) -> float:
+    """A number of 0 or more from the environment (E034 otherwise)."""
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 <= number < float("inf"):
+        raise GovMetricsError.make("E034", name=name, value=value, expected="a number (0 or more)")
+    return number
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """The HTTP service's settings (`govmetrics serve`): environment first, flags override."""
+
+    host: str = field(default_factory=lambda: os.environ.get("GOVMETRICS_HOST") or "127.0.0.1")
+    port: int = field(default_factory=lambda: env_int("GOVMETRICS_PORT", 8000))
+    # None: the shipped default; "rules": the rule baseline; else a model folder (Extractor(model=...)).
+    model: str | None = field(default_factory=lambda: os.environ.get("GOVMETRICS_MODEL") or None)
+    # Limits on what one request may hold; the text limit counts UTF-8 bytes of extracted text.
+    max_text_bytes: int = field(default_factory=lambda: env_int("GOVMETRICS_MAX_TEXT_BYTES", 2 * 1024 * 1024))
+    max_upload_bytes: int = field(default_factory=lambda: env_int("GOVMETRICS_MAX_UPLOAD_BYTES", 20 * 1024 * 1024))
+    max_request_bytes: int = field(default_factory=lambda: env_int("GOVMETRICS_MAX_REQUEST_BYTES", 64 * 1024 * 1024))
+    max_batch: int = field(default_factory=lambda: env_int("GOVMETRICS_MAX_BATCH", 16))
+    # Extraction requests admitted at once (running + waiting); beyond it, 503 with Retry-After.
+    queue_size: int = field(default_factory=lambda: env_int("GOVMETRICS_QUEUE_SIZE", 32))
+    # Threads running extraction; CPU-bound under the GIL, so more rarely helps.
+    workers: int = field(default_factory=lambda: env_int("GOVMETRICS_WORKERS", 1))
+    retry_after_s: int = field(default_factory=lambda: env_int("GOVMETRICS_RETRY_AFTER", 2))
+    log_level: str = field(default_factory=lambda: os.environ.get("GOVMETRICS_LOG_LEVEL") or "info")
