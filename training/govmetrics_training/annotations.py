@@ -28,7 +28,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = PROJECT_ROOT / "annotations" / "data"
 SPLITS = ("train", "dev", "test")
 ORIGINS = ("real", "authored")
-DOC_KINDS = ("work-summary", "budget", "work-report")
+# Genres: work-report is the national 政府工作报告, local-work-report the provincial ones.
+DOC_KINDS = ("work-summary", "budget", "work-report", "local-work-report", "news", "annual-report")
 RECORD_FIELDS = (
     "kind", "text", "start", "end", "value", "unit", "normalized", "approx",
     "upper", "role", "direction", "metric", "action", "period", "baseline",
