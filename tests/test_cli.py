@@ -80,8 +80,12 @@ def test_stdin_empty_is_an_error():
 def test_train_without_its_inputs_is_one_line(tmp_path: Path):
     p = run("train", "--out", str(tmp_path / "m"), "--base", str(tmp_path / "no-base"))
     assert p.returncode == 2 and "Traceback" not in p.stderr.decode() and "make base" in p.stderr.decode()
-    p = run("train", "--out", str(tmp_path / "no-model"), "--recalibrate")
+    p = run("train", "--out", str(tmp_path / "new"), "--init", str(tmp_path / "no-model"), "--recalibrate")
     assert p.returncode == 2 and "Traceback" not in p.stderr.decode() and "no-model" in p.stderr.decode()
+    p = run("train", "--out", str(tmp_path / "new"), "--recalibrate")
+    assert p.returncode == 2 and "Traceback" not in p.stderr.decode() and "--init" in p.stderr.decode()
+    p = run("train", "--out", "models/govmetrics-zh-v1")
+    assert p.returncode == 2 and "already exists" in p.stderr.decode()
 
 
 @pytest.mark.parametrize("command,env", [

@@ -4,7 +4,8 @@
     govmetrics annotations check|stats [PATH...]
     govmetrics annotations export|import [PATH...] --format labelstudio|doccano --out FILE
     govmetrics evaluate [--split test] [--kind budget] [--model DIR|rules] [--out DIR] [--json]
-    govmetrics train --out models/NAME [--data annotations/data] [--base DIR] [--epochs N] [--layers N]
+    govmetrics train [--out models/NEW] [--init models/CURRENT | --base DIR] [--data annotations/data] [--epochs N]
+    govmetrics promote models/NEW [--force]; govmetrics rollback
     govmetrics audit evaluate [--max-mutations N] [--seed S] [--json]
     govmetrics serve [--host 127.0.0.1] [--port 8000] [--model rules|DIR] [--max-text-bytes N] ...
     govmetrics annotate INPUT... --out results.db [--workers N] [--engine local|ray] [--retry-failed] [--force]
@@ -181,7 +182,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     ids = set(args.docs.split(",")) if args.docs else None
     return evaluate_main(args.split, args.origin, args.kind, ids, Path(args.out) if args.out else None, args.json,
-                         args.model, not args.no_baseline, Path(args.metrics_out) if args.metrics_out else None)
+                         args.model, not args.no_baseline, Path(args.metrics_out) if args.metrics_out else None,
+                         args.compare, args.genre)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -192,6 +194,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     except GovMetricsError as exc:  # a missing base or model folder: one line, no traceback
         _err(exc.message)
         return 2
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from govmetrics_training.promote import promote
+
+    return promote(Path(args.model), args.force, set(args.docs.split(",")) if args.docs else None)
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from govmetrics_training.promote import rollback
+
+    return rollback()
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -299,6 +313,9 @@ def _non_negative_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # The corpus vocabulary is small to import (no torch, no spaCy): the choices stay in one place.
+    from govmetrics_training.annotations import DOC_KINDS, GENRES
+
     parser = argparse.ArgumentParser(prog="govmetrics", description="Metric records from Chinese government documents.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -324,18 +341,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score the extractor against the annotated corpus (RECORDS.md scores)")
     p.add_argument("--split", choices=("train", "dev", "test"))
     p.add_argument("--origin", choices=("real", "authored"))
-    p.add_argument("--kind", choices=("work-summary", "budget", "work-report"))
+    p.add_argument("--kind", choices=DOC_KINDS)
+    p.add_argument("--genre", choices=GENRES, help="real documents of one kind, or `authored`")
     p.add_argument("--docs", help="comma-separated document ids")
     p.add_argument("--out", help="write gold.jsonl and pred.jsonl here (for ../shared/tools/score.py)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--model", default=None, help="model folder or 'rules' (default: the shipped model)")
     p.add_argument("--no-baseline", action="store_true", help="skip scoring the rule baseline beside the model")
+    p.add_argument("--compare", action="append", metavar="MODEL_DIR",
+                   help="also score this model folder beside it, e.g. the previously shipped model (repeatable)")
     p.add_argument("--metrics-out", help="also write the scores as JSON here (e.g. models/NAME/metrics.json)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("train", help="train the record model (see `govmetrics train --help`)", add_help=False)
     p.add_argument("train_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("promote", help="make a model the default if it is no worse than the current one (per genre)")
+    p.add_argument("model", help="the new model folder")
+    p.add_argument("--force", action="store_true", help="promote even where the gate refuses (recorded as forced)")
+    p.add_argument("--docs", help="compare on these test document ids only (comma-separated)")
+    p.set_defaults(func=cmd_promote)
+
+    p = sub.add_parser("rollback", help="make the model the last promotion replaced the default again")
+    p.set_defaults(func=cmd_rollback)
 
     p = sub.add_parser("audit", help="evaluate the arithmetic audit on the annotated documents")
     p.add_argument("action", choices=("evaluate",))

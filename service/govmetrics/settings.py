@@ -23,11 +23,18 @@ class Settings:
         "GOVMETRICS_PKUSEG_MODEL", PROJECT_ROOT / "models" / "pkuseg" / "default"))
     user_dict: Path = field(default_factory=lambda: _env_path(
         "GOVMETRICS_USER_DICT", DATA_DIR / "gov_userdict.txt"))
-    model: str = field(default_factory=lambda: os.environ.get(
-        "GOVMETRICS_MODEL", str(PROJECT_ROOT / "models" / "govmetrics-zh-v1")))
+    # GOVMETRICS_MODEL, else the default recorded in models/registry.json (govmetrics promote).
+    model: str = field(default_factory=lambda: os.environ.get("GOVMETRICS_MODEL") or default_model())
     min_confidence: float = field(default_factory=lambda: env_float("GOVMETRICS_MIN_CONFIDENCE", 0.0))
     max_bytes: int = field(default_factory=lambda: env_int("GOVMETRICS_MAX_BYTES", 20 * 1024 * 1024))
     max_chars: int = field(default_factory=lambda: env_int("GOVMETRICS_MAX_CHARS", 5_000_000))
+
+
+def default_model() -> str:
+    """The registry's default model folder (the shipped model when nothing was promoted)."""
+    from govmetrics.model.registry import Registry
+
+    return str(Registry.load(PROJECT_ROOT / "models").default_dir())
 
 
 def get_settings() -> Settings:

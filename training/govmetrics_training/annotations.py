@@ -30,6 +30,9 @@ SPLITS = ("train", "dev", "test")
 ORIGINS = ("real", "authored")
 # Genres: work-report is the national 政府工作报告, local-work-report the provincial ones.
 DOC_KINDS = ("work-summary", "budget", "work-report", "local-work-report", "news", "annual-report")
+# Genres scored apart (govmetrics evaluate): the real document kinds, and every authored document as one.
+# Real work summaries are the seed today.
+GENRES = ("budget", "work-report", "local-work-report", "news", "annual-report", "work-summary", "authored")
 RECORD_FIELDS = (
     "kind", "text", "start", "end", "value", "unit", "normalized", "approx",
     "upper", "role", "direction", "metric", "action", "period", "baseline",
@@ -49,6 +52,11 @@ class AnnotatedDoc:
     file: str = ""
     line: int = 0
     raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def genre(self) -> str:
+        """The genre this document is scored under: its kind if real, `authored` otherwise."""
+        return "authored" if self.origin == "authored" else self.kind
 
     def in_regions(self, start: int, end: int) -> bool:
         return any(s <= start and end <= e for s, e in self.regions)

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
 
-from govmetrics_training.annotations import PROJECT_ROOT, AnnotatedDoc, load_corpus
+from govmetrics_training.annotations import GENRES, PROJECT_ROOT, AnnotatedDoc, load_corpus
 
 SCORER = PROJECT_ROOT.parent / "shared" / "tools" / "score.py"
 GOLD_FIELDS = ("kind", "text", "start", "end", "value", "unit", "normalized", "approx", "upper",
@@ -70,7 +70,7 @@ def gold_of(docs: list[AnnotatedDoc]) -> list[list[dict[str, Any]]]:
 
 def evaluate(docs: list[AnnotatedDoc], predict: Predict = rule_predict,
              out_dir: Path | None = None) -> dict[str, Any]:
-    """Scores overall, per split, per document kind and per gold role."""
+    """Scores overall, per genre and split, per split, per document kind and per gold role."""
     scorer = load_scorer()
     preds = [in_regions(d, p) for d, p in zip(docs, predict(docs))]
     gold = gold_of(docs)
@@ -86,6 +86,8 @@ def evaluate(docs: list[AnnotatedDoc], predict: Predict = rule_predict,
         groups[f"split={d.split}"].add(d.id)
         groups[f"kind={d.kind}"].add(d.id)
         groups[f"origin={d.origin}"].add(d.id)
+        groups[f"genre={d.genre}"].add(d.id)
+        groups[f"genre={d.genre} split={d.split}"].add(d.id)
     for name, ids in sorted(groups.items()):
         report[name] = scorer.score(g_all, p_all, ids)
     roles = sorted({r["role"] for g in gold for r in g})
@@ -98,46 +100,68 @@ def evaluate(docs: list[AnnotatedDoc], predict: Predict = rule_predict,
     return report
 
 
-def format_report(report: dict[str, Any], baseline: dict[str, Any] | None = None) -> str:
-    base_cols = f" {'base F1':>7} {'gain':>6}" if baseline else ""
-    lines = [f"{'group':24} {'gold':>6} {'pred':>6} {'qty P':>6} {'qty R':>6} {'qty F1':>6} {'value':>6} "
-             f"{'rec P':>6} {'rec R':>6} {'rec F1':>6} {'ECE':>6}{base_cols}"]
-    for name, s in report.items():
-        if name.startswith("role="):
-            continue
-        q, r = s["quantity"], s["record"]
-        ece = "n/a" if s.get("ece") is None else f"{s['ece']:.3f}"
-        extra = ""
-        if baseline and name in baseline:
-            b = baseline[name]["record"]["f1"]
-            extra = f" {b:7.3f} {r['f1'] - b:+6.3f}"
-        lines.append(f"{name:24} {s['gold']:6d} {s['pred']:6d} {q['p']:6.3f} {q['r']:6.3f} {q['f1']:6.3f} "
-                     f"{s['value_accuracy']:6.3f} {r['p']:6.3f} {r['r']:6.3f} {r['f1']:6.3f} {ece:>6}{extra}")
+def _ece(s: dict[str, Any]) -> str:
+    return "  n/a" if s.get("ece") is None else f"{s['ece']:.3f}"
+
+
+def _group_order(name: str) -> tuple[int, int, str]:
+    """Genres in GENRES order, each as a whole and then test, dev, train; other groups after."""
+    genre, _, split = name.removeprefix("genre=").partition(" split=")
+    g = GENRES.index(genre) if genre in GENRES else len(GENRES)
+    return g, ("", "test", "dev", "train").index(split) if split in ("", "test", "dev", "train") else 9, name
+
+
+def format_report(report: dict[str, Any], others: dict[str, dict[str, Any]] | None = None,
+                  model_label: str = "model") -> str:
+    """One row per genre and split: the model's RECORDS.md scores, then record F1 and ECE of each other system."""
+    others = others or {}
+    head = (f"{'genre / split':32} {'gold':>5} {'qty F1':>6} {'value':>6} {'rec F1':>6} {'strict':>6} {'ECE':>5}"
+            + "".join(f" | {label[:18]:>18} F1   ECE" for label in others))
+    lines = [f"{'':32} {'':5} {model_label[:40]}", head]
+    names = ["all"] + sorted((n for n in report if n.startswith("genre=")), key=_group_order)
+    names += [n for n in report if n.startswith(("split=", "origin="))]
+    for name in names:
+        s = report[name]
+        row = (f"{name.removeprefix('genre='):32} {s['gold']:5d} {s['quantity']['f1']:6.3f} {s['value_accuracy']:6.3f} "
+               f"{s['record']['f1']:6.3f} {s['record_strict']['f1']:6.3f} {_ece(s):>5}")
+        for other in others.values():
+            o = other.get(name)
+            row += f" | {'':>15}{o['record']['f1']:6.3f} {_ece(o):>5}" if o else f" | {'':>27}"
+        lines.append(row)
     lines.append("")
-    base_role = f" {'base R':>6}" if baseline else ""
-    lines.append(f"{'gold role':24} {'gold':>6} {'qty R':>6} {'rec R':>6}{base_role}")
+    lines.append(f"{'gold role':32} {'gold':>5} {'qty R':>6} {'rec R':>6}" + "".join(f" | {label[:18]:>18} R" for label in others))
     for name, s in report.items():
         if name.startswith("role="):
-            extra = f" {baseline[name]['record_recall']:6.3f}" if baseline and name in baseline else ""
-            lines.append(f"{name:24} {s['gold']:6d} {s['quantity_recall']:6.3f} {s['record_recall']:6.3f}{extra}")
+            row = f"{name:32} {s['gold']:5d} {s['quantity_recall']:6.3f} {s['record_recall']:6.3f}"
+            for other in others.values():
+                row += f" | {other[name]['record_recall']:20.3f}" if name in other else f" | {'':>20}"
+            lines.append(row)
     return "\n".join(lines)
 
 
 def main(split: str | None, origin: str | None, kind: str | None, ids: set[str] | None,
          out_dir: Path | None, as_json: bool, model: str | None = None, baseline: bool = True,
-         metrics_out: Path | None = None) -> int:
-    docs = select(load_corpus(), split, origin, kind, ids)
+         metrics_out: Path | None = None, compare: list[str] | None = None, genre: str | None = None) -> int:
+    """Score `model` and, beside it, the rule baseline and every model folder in `compare`."""
+    docs = [d for d in select(load_corpus(), split, origin, kind, ids) if genre is None or d.genre == genre]
     if not docs:
         print("no annotated documents match the selection")
         return 1
     report = evaluate(docs, extractor_predict(model), out_dir)
-    base = evaluate(docs, rule_predict) if baseline and model != "rules" else None
+    others: dict[str, dict[str, Any]] = {}
+    if baseline and model != "rules":
+        others["rule baseline"] = evaluate(docs, rule_predict)
+    for other in compare or []:
+        others[Path(other).name or other] = evaluate(docs, extractor_predict(other))
     if metrics_out is not None:
-        selection = {"split": split, "origin": origin, "kind": kind, "docs": len(docs)}
-        metrics_out.write_text(json.dumps({"selection": selection, "model": report, "baseline": base},
+        selection = {"split": split, "origin": origin, "kind": kind, "genre": genre, "docs": len(docs)}
+        metrics_out.write_text(json.dumps({"selection": selection, "model": report, "baseline": others.get("rule baseline"),
+                                           "compared": {k: v for k, v in others.items() if k != "rule baseline"}},
                                           ensure_ascii=False, indent=2), encoding="utf-8")
     if as_json:
-        print(json.dumps({"model": report, "baseline": base}, ensure_ascii=False, indent=2))
+        print(json.dumps({"model": report, "baseline": others.get("rule baseline"),
+                          "compared": {k: v for k, v in others.items() if k != "rule baseline"}},
+                         ensure_ascii=False, indent=2))
     else:
-        print(format_report(report, base))
+        print(format_report(report, others, model_label=f"model: {model or 'shipped default'}"))
     return 0

@@ -1,22 +1,33 @@
 """Train the record model on the annotated corpus.
 
-    govmetrics train --data annotations/data --out models/govmetrics-zh-v1 [--base models/base/multilingual-e5-small]
-                     [--epochs 4] [--layers 6] [--seed 13]
+    govmetrics train [--out models/NEW] [--base models/base/multilingual-e5-small | --init models/CURRENT]
+                     [--data annotations/data] [--epochs 10] [--layers 6] [--seed 13]
 
 Steps, in plain sight: load the corpus and its splits; trim the base
 encoder's 250k-piece vocabulary to the pieces the data uses plus every
-single-character piece; build windows and labels (grammar candidates matched
-to gold records as ../shared/tools/score.py matches them); fine-tune; fit the
-confidence calibrator on the dev split; save weights (int8), config, labels,
-tokenizer and calibration side by side; evaluate the saved model.
+single-character piece (or, with --init, take the current model's vocabulary
+and weights); build windows and labels (grammar candidates matched to gold
+records as ../shared/tools/score.py matches them); fine-tune, scoring the dev
+split after every epoch; fit the confidence calibrator on the dev split;
+save weights (int8), config, labels, tokenizer, calibration and metrics.json
+side by side.
+
+Training never writes into an existing model folder: everything goes to a
+hidden staging folder beside --out, renamed to --out only when complete, so an
+interrupted run leaves nothing that loads and never touches a model in use.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
 import random
+import shutil
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +38,7 @@ from torch import nn
 from govmetrics.model.encoder import EncoderConfig
 from govmetrics.model.inference import WEIGHTS, RecordTagger
 from govmetrics.model.record_model import ModelConfig, RecordModel, WindowFeatures, batches, collate, featurize
-from govmetrics.model.storage import save_int8
+from govmetrics.model.storage import load_int8, save_int8
 from govmetrics.grammar.quantities import QuantityGrammar
 from govmetrics.grammar.vocabulary import ROLES
 from govmetrics_training.annotations import PROJECT_ROOT, AnnotatedDoc, load_corpus
@@ -120,7 +131,8 @@ def loss_of(outputs: dict[str, torch.Tensor], batch: list[Example], config: Mode
 
 
 def train_model(model: RecordModel, examples: list[Example], config: ModelConfig, epochs: int, lr: float,
-                batch_tokens: int, seed: int, pad_id: int, device: torch.device) -> None:
+                batch_tokens: int, seed: int, pad_id: int, device: torch.device,
+                after_epoch: Callable[[int], None] | None = None) -> None:
     from tqdm import tqdm
 
     by_feat = {id(ex.features): ex for ex in examples}
@@ -150,6 +162,10 @@ def train_model(model: RecordModel, examples: list[Example], config: ModelConfig
             sched.step()
             running += float(loss.detach())
             bar.set_postfix(loss=f"{running / i:.3f}")
+        if after_epoch is not None:
+            model.eval()
+            after_epoch(epoch + 1)
+            model.train()
 
 
 # ---------------------------------------------------------------- calibration
@@ -205,8 +221,11 @@ def _shown(v: Any) -> Any:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="govmetrics train", description="Train the record model.")
     ap.add_argument("--data", type=Path, default=PROJECT_ROOT / "annotations" / "data")
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--out", type=Path, default=None,
+                    help="a new model folder (default models/govmetrics-zh-<UTC time>); never an existing one")
     ap.add_argument("--base", type=Path, default=DEFAULT_BASE, help="converted base encoder (make base)")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start from this model folder (its vocabulary, layers and weights) instead of --base")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--layers", type=int, default=6, help="keep the first N encoder layers")
     ap.add_argument("--lr", type=float, default=1.5e-4)
@@ -217,13 +236,60 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", default=None)
     ap.add_argument("--version", default="1.0.0")
     ap.add_argument("--recalibrate", action="store_true",
-                    help="train nothing: refit the confidence calibrator of the model in --out on the dev split")
+                    help="train nothing: copy the model of --init to --out with its calibrator refitted on the dev split")
     args = ap.parse_args(argv)
+    if args.out is None:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        args.out = PROJECT_ROOT / "models" / f"{args.name or 'govmetrics-zh'}-{stamp}"
     return train(args)
 
 
+@contextmanager
+def staged(out: Path) -> Iterator[Path]:
+    """A hidden folder beside `out` that becomes `out` by one rename when the block completes.
+
+    On any error or Ctrl-C the staging folder is removed and `out` never appears; after a
+    kill -9 only a hidden `.NAME.partial-PID` folder is left, which has no weights under
+    the model's own name and is not loadable as `out`."""
+    from govmetrics.errors import GovMetricsError
+
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise GovMetricsError.make("E035", path=out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    try:
+        yield stage
+        if out.exists():
+            out.rmdir()  # empty, checked above
+        os.rename(stage, out)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def dev_scores(tagger: RecordTagger, docs: list[AnnotatedDoc], scorer: Any) -> dict[str, Any]:
+    """RECORDS.md scores of `tagger` on `docs`, overall and per genre (records inside the regions)."""
+    grammar = QuantityGrammar()
+    quantities = [grammar.find(d.text) for d in docs]
+    preds = tagger.predict([d.text for d in docs], quantities)
+    gold = {d.id: d.records for d in docs}
+    pred = {d.id: [r.to_json() for r in tagger.records(d.text, qs, ps) if d.in_regions(r.quantity.start, r.quantity.end)]
+            for d, qs, ps in zip(docs, quantities, preds)}
+    out = {"all": scorer.score(gold, pred)}
+    for genre in sorted({d.genre for d in docs}):
+        out[genre] = scorer.score(gold, pred, {d.id for d in docs if d.genre == genre})
+    return out
+
+
+def _summary(scores: dict[str, Any]) -> str:
+    return "  ".join(f"{g} {s['record']['f1']:.3f}" + (f" (ECE {s['ece']:.3f})" if s.get("ece") is not None else "")
+                     for g, s in scores.items())
+
+
 def recalibrate(model_dir: Path, dev_docs: list[AnnotatedDoc]) -> dict[str, Any]:
-    """Fit the calibrator of a saved model on the dev documents and save it beside the weights."""
+    """Fit the calibrator of a saved model (a staging folder) on the dev documents and save it beside the weights."""
     tagger = RecordTagger(model_dir)  # the shipped path: int8 weights, dynamic int8 matmuls
     tagger.calibrator = None
     feats, correct = calibration_data(tagger, dev_docs, load_scorer())
@@ -234,16 +300,32 @@ def recalibrate(model_dir: Path, dev_docs: list[AnnotatedDoc]) -> dict[str, Any]
 
 
 def train(args: argparse.Namespace) -> int:
+    from govmetrics.errors import GovMetricsError
+
+    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
+        raise GovMetricsError.make("E035", path=args.out)  # before anything else: never a model in use
+    if args.init is not None and not (args.init / "config.json").is_file():
+        raise GovMetricsError.make("E036", path=args.init)
+    if args.recalibrate:
+        if args.init is None:
+            raise GovMetricsError.make("E039")
+        with staged(args.out) as stage:
+            shutil.copytree(args.init, stage, dirs_exist_ok=True)
+            recalibrate(stage, [d for d in load_corpus([args.data]) if d.split == "dev"])
+        print(f"saved {args.out}")
+        return 0
+    if args.init is None and not (args.base / "model.safetensors").is_file():
+        raise GovMetricsError.make("E032", path=args.base)
+    with staged(args.out) as stage:
+        _train(args, stage)
+    print(f"saved {args.out}")
+    return 0
+
+
+def _train(args: argparse.Namespace, stage: Path) -> None:
     from safetensors.torch import load_file
     from tokenizers import Tokenizer
 
-    from govmetrics.errors import GovMetricsError
-
-    if args.recalibrate:
-        recalibrate(args.out, [d for d in load_corpus([args.data]) if d.split == "dev"])
-        return 0
-    if not (args.base / "model.safetensors").is_file():
-        raise GovMetricsError.make("E032", path=args.base)
     t0 = time.time()
     random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -257,22 +339,30 @@ def train(args: argparse.Namespace) -> int:
     print(f"corpus: {len(train_docs)} train, {len(dev_docs)} dev documents "
           f"({sum(len(d.records) for d in train_docs)} / {sum(len(d.records) for d in dev_docs)} records)")
 
-    spec, keep = trim_tokenizer(args.base / "tokenizer.json", [d.text for d in train_docs + dev_docs])
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "tokenizer.json").write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
-    tokenizer = Tokenizer.from_file(str(args.out / "tokenizer.json"))
-    print(f"vocabulary: {len(keep)} of {len(json.loads((args.base / 'tokenizer.json').read_text())['model']['vocab'])} pieces kept")
-
-    base_cfg = EncoderConfig.from_dict(json.loads((args.base / "config.json").read_text()))
-    base_cfg.vocab_size = len(keep)
-    base_cfg.num_hidden_layers = args.layers
-    config = ModelConfig(encoder=base_cfg.to_hf_dict(), name=args.name or args.out.name, version=args.version)
-    model = RecordModel(config)
-    base_state = load_file(str(args.base / "model.safetensors"))
-    base_state["embeddings.word_embeddings.weight"] = base_state["embeddings.word_embeddings.weight"][keep]
-    missing, unexpected = model.encoder.load_state_dict(base_state, strict=False)
-    assert not missing, missing  # the dropped upper layers are the only unexpected keys
-    print(f"encoder: {args.layers} layers, {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters")
+    if args.init is not None:
+        # Continue from a trained model: its vocabulary, depth and weights, new name and version.
+        shutil.copyfile(args.init / "tokenizer.json", stage / "tokenizer.json")
+        init_config = ModelConfig.load(args.init / "config.json")
+        config = ModelConfig(encoder=init_config.encoder, name=args.name or args.out.name, version=args.version)
+        model = RecordModel(config)
+        model.load_state_dict(load_int8(args.init / WEIGHTS))
+        print(f"initialised from {args.init} ({init_config.encoder['num_hidden_layers']} layers)")
+    else:
+        spec, keep = trim_tokenizer(args.base / "tokenizer.json", [d.text for d in train_docs + dev_docs])
+        (stage / "tokenizer.json").write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
+        print(f"vocabulary: {len(keep)} of {len(json.loads((args.base / 'tokenizer.json').read_text())['model']['vocab'])} pieces kept")
+        base_cfg = EncoderConfig.from_dict(json.loads((args.base / "config.json").read_text()))
+        base_cfg.vocab_size = len(keep)
+        base_cfg.num_hidden_layers = args.layers
+        config = ModelConfig(encoder=base_cfg.to_hf_dict(), name=args.name or args.out.name, version=args.version)
+        model = RecordModel(config)
+        base_state = load_file(str(args.base / "model.safetensors"))
+        base_state["embeddings.word_embeddings.weight"] = base_state["embeddings.word_embeddings.weight"][keep]
+        missing, unexpected = model.encoder.load_state_dict(base_state, strict=False)
+        assert not missing, missing  # the dropped upper layers are the only unexpected keys
+    tokenizer = Tokenizer.from_file(str(stage / "tokenizer.json"))
+    print(f"encoder: {config.encoder['num_hidden_layers']} layers, "
+          f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters")
 
     scorer = load_scorer()
     grammar = QuantityGrammar()
@@ -281,19 +371,32 @@ def train(args: argparse.Namespace) -> int:
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)
     print(f"device: {device}")
+    epochs: list[dict[str, Any]] = []
+
+    def after_epoch(epoch: int) -> None:
+        tagger = RecordTagger.from_model(model, config, tokenizer)
+        with torch.no_grad():
+            scores = dev_scores(tagger, dev_docs, scorer) if dev_docs else {}
+        epochs.append({"epoch": epoch, "dev_record_f1": {g: s["record"]["f1"] for g, s in scores.items()}})
+        print(f"epoch {epoch} dev record F1: {_summary(scores)}", flush=True)
+
     train_model(model, examples, config, args.epochs, args.lr, args.batch_tokens, args.seed,
-                tokenizer.token_to_id("<pad>"), device)
+                tokenizer.token_to_id("<pad>"), device, after_epoch)
     model.to("cpu")
 
-    config.save(args.out / "config.json")
-    save_int8(model.state_dict(), args.out / WEIGHTS)
-    recalibrate(args.out, dev_docs)
-    (args.out / "train_args.json").write_text(json.dumps(
+    config.save(stage / "config.json")
+    save_int8(model.state_dict(), stage / WEIGHTS)
+    recalibrate(stage, dev_docs)
+    final = dev_scores(RecordTagger(stage), dev_docs, scorer) if dev_docs else {}
+    print(f"saved model on dev (int8, calibrated): {_summary(final)}")
+    (stage / "metrics.json").write_text(json.dumps(
+        {"selection": {"split": "dev", "docs": len(dev_docs)}, "epochs": epochs, "dev": final},
+        ensure_ascii=False, indent=2), encoding="utf-8")
+    (stage / "train_args.json").write_text(json.dumps(
         {k: _shown(v) for k, v in vars(args).items()} | {
             "train_documents": len(train_docs), "dev_documents": len(dev_docs),
             "minutes": round((time.time() - t0) / 60, 1), "torch_threads": torch.get_num_threads()}, indent=2))
-    print(f"saved {args.out} in {(time.time() - t0) / 60:.1f} min")
-    return 0
+    print(f"trained in {(time.time() - t0) / 60:.1f} min")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 
@@ -24,6 +24,9 @@ from govmetrics.model.record_model import (
 from govmetrics.model.storage import int8_linears, load_int8_with_scales
 from govmetrics.grammar.quantities import Quantity
 from govmetrics.records import Record
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 WEIGHTS = "weights.int8.safetensors"
 
@@ -72,6 +75,18 @@ class RecordTagger:
         self.model = model
         self.calibrator = Calibrator.load(self.path / "calibration.json")
         self.max_batch_tokens = max_batch_tokens
+
+    @classmethod
+    def from_model(cls, model: RecordModel, config: ModelConfig, tokenizer: "Tokenizer",
+                   max_batch_tokens: int = 2048) -> "RecordTagger":
+        """A tagger around a model in memory (training's per-epoch dev scores): fp32, no calibrator."""
+        tagger = cls.__new__(cls)
+        tagger.path = Path(".")
+        tagger.config, tagger.tokenizer, tagger.model = config, tokenizer, model
+        tagger.pad_id = tokenizer.token_to_id("<pad>")
+        tagger.calibrator = None
+        tagger.max_batch_tokens = max_batch_tokens
+        return tagger
 
     @property
     def info(self) -> dict[str, str]:
