@@ -14,6 +14,7 @@ Sheet format::
 
     # a comment
     @doc path=../shared/corpus/news/2018-01.txt id=2018-01 kind=news split=train
+    @doc path=/work/authored/jiaoyu-1.txt id=authored-jiaoyu-1 kind=work-summary split=train origin=authored
     @region 120 560            # annotated range [start, end) of the decoded text
     @para 3                    # or: paragraph 3 (0-based; paragraphs are split on blank lines)
     30起 | value | m=电信诈骗案件 | a=侦破 | p=今年来
@@ -237,8 +238,10 @@ def build_doc(sheet: SheetDoc, grammar: QuantityGrammar, sheet_file: str = "") -
     records.sort(key=lambda r: r["start"])
     fields = ("kind", "text", "start", "end", "value", "unit", "normalized", "approx", "upper",
               "role", "direction", "metric", "action", "period", "baseline")
-    return {"id": sheet.id,
-            "source": {"path": sheet.path, "sha256": sha256_file(resolve_source(sheet.path))},
+    # Real documents are stand-off; authored ones (written by the team) carry their text inline.
+    where_text: dict[str, Any] = ({"text": text} if sheet.origin == "authored" else
+                                  {"source": {"path": sheet.path, "sha256": sha256_file(resolve_source(sheet.path))}})
+    return {"id": sheet.id, **where_text,
             "regions": [list(r) for r in sheet.regions], "kind": sheet.kind, "split": sheet.split,
             "origin": sheet.origin, "records": [{k: r[k] for k in fields} for r in records]}
 
@@ -252,7 +255,7 @@ def build(files: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
             obj = build_doc(sheet, grammar, str(f))
             doc = AnnotatedDoc(id=obj["id"], text=read_text(sheet.path), records=obj["records"],
                                split=obj["split"], origin=obj["origin"], kind=obj["kind"],
-                               regions=[tuple(r) for r in obj["regions"]], source=obj["source"])  # type: ignore[misc]
+                               regions=[tuple(r) for r in obj["regions"]], source=obj.get("source"))  # type: ignore[misc]
             problems.extend(f"{f}: {p}" for p in check_doc(doc))
             objs.append(obj)
     return objs, problems
