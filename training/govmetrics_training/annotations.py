@@ -215,8 +215,6 @@ def check_doc(doc: AnnotatedDoc) -> list[str]:
         errs.append(f"{doc.id}: kind {doc.kind!r} not in {DOC_KINDS}")
     if doc.origin == "real" and doc.source is None:
         errs.append(f"{doc.id}: real documents are stand-off (source), never inline text")
-    if doc.split == "test" and doc.origin != "real":
-        errs.append(f"{doc.id}: the test split holds real documents only")
     for s, e in doc.regions:
         if not (0 <= s < e <= len(doc.text)):
             errs.append(f"{doc.id}: bad region {s}..{e}")
