@@ -27,7 +27,8 @@ text is searched forward from the end of the previous record of the region
 (`@N` pins its start offset). Span keys: `m` metric, `a` action, `p` period,
 `b` baseline; each is searched nearest the quantity, before it first (up to
 300 characters), then after it (up to 120); `@N` pins its start. Directions:
-`inc`, `dec`, `flat`. Quantity keys, needed only where the grammar does not
+`inc`, `dec`, `flat`. A line break inside a figure or span is written `⏎`, as
+`candidates` prints it (`7⏎期`). Quantity keys, needed only where the grammar does not
 read the span as one figure: `k` kind, `v` value, `u` unit, `n` normalized
 value, `nu` normalized unit, `ap` approx (exact, at_least, about, at_most),
 `up` upper, `nup` normalized upper. A given key always overrides the grammar.
@@ -136,9 +137,15 @@ def parse_sheets(files: list[Path]) -> list[SheetDoc]:
     return docs
 
 
+LINE_BREAK = "⏎"  # how `candidates` prints a line break; a sheet line cannot hold a real one
+
+
 def _pinned(token: str) -> tuple[str, int | None]:
+    """Text and pinned offset of a quantity or span token; `⏎` stands for a line break inside
+    the figure as printed (`7⏎期`, a figure that PDF extraction split over two lines)."""
     m = re.fullmatch(r"(.*?)@(\d+)", token)
-    return (m.group(1), int(m.group(2))) if m else (token, None)
+    text, pin = (m.group(1), int(m.group(2))) if m else (token, None)
+    return text.replace(LINE_BREAK, "\n"), pin
 
 
 def _find_span(text: str, needle: str, pin: int | None, q_start: int, q_end: int,
