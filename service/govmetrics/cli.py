@@ -165,15 +165,30 @@ def cmd_annotations(args: argparse.Namespace) -> int:
     if len(args.paths) != 1:
         _err("annotations import takes exactly one FILE")
         return 2
+    from govmetrics_training.annotations import AnnotationError, check_doc, load_doc
+    from govmetrics_training.interchange import ImportFailure
+
+    skipped: list[str] = []
     try:
-        docs_out = import_(args.format, Path(args.paths[0]))
-    except (OSError, ValueError, KeyError) as exc:
-        _err(f"{args.paths[0]}: cannot import {args.format}: {exc}")
+        docs_out = import_(args.format, Path(args.paths[0]), skipped)
+        problems = [p for d in docs_out for p in check_doc(load_doc(d, args.paths[0]))]
+    except ImportFailure as exc:
+        problems = exc.problems
+    except (OSError, ValueError, KeyError, AnnotationError) as exc:
+        problems = [str(exc)]
+    for line in skipped:
+        _err(f"{args.paths[0]}: {line}")
+    if problems:
+        for line in problems:
+            _err(f"{args.paths[0]}: {line}")
+        _err(f"{args.paths[0]}: cannot import {args.format}: {len(problems)} problems; nothing written")
         return 1
-    with open(args.out, "w", encoding="utf-8") as f:
+    tmp = Path(args.out).with_name(Path(args.out).name + ".partial")
+    with open(tmp, "w", encoding="utf-8") as f:
         for d in docs_out:
             f.write(json.dumps(d, ensure_ascii=False) + "\n")
-    print(f"imported {len(docs_out)} documents to {args.out}; run `govmetrics annotations check {args.out}`")
+    tmp.replace(args.out)
+    print(f"imported {len(docs_out)} documents ({sum(len(d['records']) for d in docs_out)} records) to {args.out}")
     return 0
 
 

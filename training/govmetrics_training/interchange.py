@@ -1,146 +1,185 @@
-"""Label Studio and doccano interchange for the annotated corpus.
+"""Label Studio and doccano interchange for the annotated corpus, both ways, losslessly.
 
-Quantities become spans labelled with their `kind`; metric, action, period
-and baseline become spans labelled METRIC/ACTION/PERIOD/BASELINE, linked to
-their quantity by a relation named after the field. The record's other
-fields (value, unit, normalized, approx, upper, role, direction) travel in
-the quantity region's `meta` (Label Studio) or in a `govmetrics` map keyed by
-entity id (doccano), so a round trip changes nothing, offsets included.
+Export writes every document as a task (Label Studio JSON) or a line (doccano
+JSONL) in the format of govmetrics.labelstudio (annotations/labelstudio_config.xml).
+Import reads back whatever a labeller made of it: new, deleted, resized and
+relabelled regions, changed choices, relations, tasks labelled from scratch and
+documents whose text is inline (new reports that are not in ../shared/corpus).
+Anything that cannot be read is an `ImportFailure` listing every problem by task
+and region; the caller writes nothing then.
+
+doccano has no per-region choices: an entity label `KIND` keeps the record's
+other fields from the `govmetrics.records` map (when its text is unchanged), and
+`KIND:ROLE` or `KIND:ROLE:DIRECTION` (e.g. `percent:change_rate:increase`) sets
+them by hand.
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from govmetrics_training.annotations import AnnotatedDoc
+from govmetrics.grammar.quantities import Quantity, QuantityGrammar
+from govmetrics.labelstudio import (
+    FIELD_OF_LABEL,
+    SPAN_LABELS,
+    Region,
+    RegionError,
+    records_from_regions,
+    regions_from_result,
+    to_result,
+)
+from govmetrics_training.annotations import DOC_KINDS, AnnotatedDoc, default_split, resolve_source
 
-SPAN_LABELS = {"metric": "METRIC", "action": "ACTION", "period": "PERIOD", "baseline": "BASELINE"}
-ATTRS = ("kind", "value", "unit", "normalized", "approx", "upper", "role", "direction")
 DOC_FIELDS = ("id", "source", "regions", "kind", "split", "origin")
+
+
+class ImportFailure(ValueError):
+    """Every task or region that could not be imported, one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
 
 
 def _doc_meta(doc: AnnotatedDoc) -> dict[str, Any]:
     return {k: doc.raw[k] for k in DOC_FIELDS if k in doc.raw}
 
 
-def _spans(doc: AnnotatedDoc) -> tuple[list[dict[str, Any]], dict[tuple[int, int, str], str]]:
-    """Every distinct span once: quantities (q<i>) and linked spans (s<j>)."""
-    regions: list[dict[str, Any]] = []
-    span_ids: dict[tuple[int, int, str], str] = {}
-    for i, rec in enumerate(doc.records):
-        regions.append({"id": f"q{i}", "start": rec["start"], "end": rec["end"], "text": rec["text"],
-                        "label": rec["kind"], "attrs": {k: rec[k] for k in ATTRS}})
-    for rec in doc.records:
-        for field, label in SPAN_LABELS.items():
-            s = rec[field]
-            if s and (s["start"], s["end"], label) not in span_ids:
-                sid = f"s{len(span_ids)}"
-                span_ids[(s["start"], s["end"], label)] = sid
-                regions.append({"id": sid, "start": s["start"], "end": s["end"], "text": s["text"], "label": label})
-    return regions, span_ids
+def _grammar_index(text: str, grammar: QuantityGrammar) -> Callable[[], Mapping[tuple[int, int], Quantity]]:
+    cache: dict[str, Mapping[tuple[int, int], Quantity]] = {}
+
+    def quantities() -> Mapping[tuple[int, int], Quantity]:
+        if "q" not in cache:
+            cache["q"] = {(q.start, q.end): q for q in grammar.find(text)}
+        return cache["q"]
+
+    return quantities
 
 
-def _relations(doc: AnnotatedDoc, span_ids: dict[tuple[int, int, str], str]) -> list[tuple[str, str, str]]:
-    out = []
-    for i, rec in enumerate(doc.records):
-        for field, label in SPAN_LABELS.items():
-            s = rec[field]
-            if s:
-                out.append((f"q{i}", span_ids[(s["start"], s["end"], label)], field))
-    return out
-
-
+# ------------------------------------------------------------------ Label Studio
 def to_labelstudio(docs: list[AnnotatedDoc]) -> list[dict[str, Any]]:
-    tasks = []
-    for n, doc in enumerate(docs, 1):
-        regions, span_ids = _spans(doc)
-        result: list[dict[str, Any]] = []
-        for r in regions:
-            item = {"id": r["id"], "from_name": "label", "to_name": "text", "type": "labels",
-                    "value": {"start": r["start"], "end": r["end"], "text": r["text"], "labels": [r["label"]]}}
-            if "attrs" in r:
-                item["meta"] = {"record": r["attrs"]}
-            result.append(item)
-        for src, dst, field in _relations(doc, span_ids):
-            result.append({"type": "relation", "from_id": src, "to_id": dst, "direction": "right", "labels": [field]})
-        tasks.append({"id": n, "data": {"text": doc.text, "govmetrics": _doc_meta(doc)},
-                      "annotations": [{"id": n, "result": result}]})
-    return tasks
+    return [{"id": n, "data": {"text": doc.text, "govmetrics": _doc_meta(doc)},
+             "annotations": [{"id": n, "result": to_result(doc.records)}]}
+            for n, doc in enumerate(docs, 1)]
 
 
-def _records_from(regions: dict[str, dict[str, Any]], relations: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
-    records: dict[str, dict[str, Any]] = {}
-    for rid, r in regions.items():
-        if "attrs" in r:
-            rec = {"kind": r["attrs"]["kind"], "text": r["text"], "start": r["start"], "end": r["end"]}
-            rec.update({k: r["attrs"][k] for k in ATTRS if k != "kind"})
-            rec.update({f: None for f in SPAN_LABELS})
-            records[rid] = rec
-    for src, dst, field in relations:
-        s = regions[dst]
-        records[src][field] = {"text": s["text"], "start": s["start"], "end": s["end"]}
-    order = ("kind", "text", "start", "end", "value", "unit", "normalized", "approx", "upper", "role",
-             "direction", "metric", "action", "period", "baseline")
-    return [{k: rec[k] for k in order} for rec in sorted(records.values(), key=lambda r: (r["start"], r["end"]))]
+def _annotation(task: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The labeller's latest annotation that was not cancelled (Label Studio keeps them all)."""
+    kept = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
+    if not kept:
+        return None
+    return max(kept, key=lambda a: (str(a.get("updated_at") or a.get("created_at") or ""), kept.index(a)))
 
 
-def from_labelstudio(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    docs = []
-    for task in tasks:
-        result = task["annotations"][0]["result"] if task.get("annotations") else []
-        regions: dict[str, dict[str, Any]] = {}
-        relations: list[tuple[str, str, str]] = []
-        for item in result:
-            if item.get("type") == "relation":
-                relations.append((item["from_id"], item["to_id"], (item.get("labels") or ["metric"])[0]))
-                continue
-            v = item["value"]
-            region = {"start": v["start"], "end": v["end"], "text": v["text"], "label": v["labels"][0]}
-            if item.get("meta", {}).get("record"):
-                region["attrs"] = item["meta"]["record"]
-            regions[item["id"]] = region
-        docs.append(_doc_out(task["data"], task["data"]["text"], _records_from(regions, relations)))
+def from_labelstudio(tasks: list[dict[str, Any]], skipped: list[str] | None = None) -> list[dict[str, Any]]:
+    """Annotation lines from a Label Studio JSON export; unlabelled tasks are listed in `skipped`."""
+    grammar = QuantityGrammar()
+    docs, problems = [], []
+    for n, task in enumerate(tasks, 1):
+        name = f"task {task.get('id', n)}"
+        data = task.get("data") or {}
+        text = data.get("text")
+        if not isinstance(text, str) or not text:
+            problems.append(f"{name}: no text in data.text")
+            continue
+        annotation = _annotation(task)
+        if annotation is None:
+            if skipped is not None:
+                skipped.append(f"{name}: not labelled (no annotation that was not cancelled), left out")
+            continue
+        try:
+            regions, relations = regions_from_result(annotation.get("result") or [])
+            records = records_from_regions(text, regions, relations, _grammar_index(text, grammar))
+            docs.append(_doc_out(data.get("govmetrics") or {}, data, text, records, task.get("id", n)))
+        except RegionError as exc:
+            problems.append(f"{name}: {exc}")
+        except ValueError as exc:
+            problems.append(f"{name}: {exc}")
+    if problems:
+        raise ImportFailure(problems)
     return docs
 
 
+# ------------------------------------------------------------------ doccano
 def to_doccano(docs: list[AnnotatedDoc]) -> list[dict[str, Any]]:
     out = []
     for doc in docs:
-        regions, span_ids = _spans(doc)
-        ids = {r["id"]: n for n, r in enumerate(regions, 1)}
+        items = to_result(doc.records)
+        spans = [i for i in items if i["type"] == "labels"]
+        ids = {i["id"]: n for n, i in enumerate(spans, 1)}
         out.append({
             "text": doc.text,
-            "entities": [{"id": ids[r["id"]], "label": r["label"], "start_offset": r["start"], "end_offset": r["end"]}
-                         for r in regions],
-            "relations": [{"id": n, "from_id": ids[s], "to_id": ids[d], "type": f}
-                          for n, (s, d, f) in enumerate(_relations(doc, span_ids), 1)],
-            "govmetrics": {**_doc_meta(doc), "records": {str(ids[r["id"]]): r["attrs"] for r in regions if "attrs" in r}},
+            "entities": [{"id": ids[i["id"]], "label": i["value"]["labels"][0], "start_offset": i["value"]["start"],
+                          "end_offset": i["value"]["end"]} for i in spans],
+            "relations": [{"id": n, "from_id": ids[i["from_id"]], "to_id": ids[i["to_id"]], "type": i["labels"][0]}
+                          for n, i in enumerate((i for i in items if i["type"] == "relation"), 1)],
+            "govmetrics": {**_doc_meta(doc), "records": {
+                str(ids[f"q{k}"]): {"text": r["text"], **{f: r[f] for f in ("value", "unit", "normalized", "upper",
+                                                                             "approx", "role", "direction")}}
+                for k, r in enumerate(doc.records)}},
         })
     return out
 
 
+def _doccano_region(entity: Mapping[str, Any], attrs: Mapping[str, Any] | None) -> Region:
+    rid = str(entity.get("id"))
+    label, *rest = str(entity.get("label", "")).split(":")
+    meta = dict(attrs) if attrs else None
+    choices: dict[str, str | None] = {}
+    if rest:  # KIND:ROLE[:DIRECTION] set by hand win over the exported fields
+        choices["role"] = rest[0]
+        choices["direction"] = rest[1] if len(rest) > 1 else None
+    elif meta:
+        choices = {k: meta.get(k) for k in ("role", "direction", "approx")}
+    if label in FIELD_OF_LABEL:
+        meta = None
+    return Region(rid, entity.get("start_offset"), entity.get("end_offset"), label, choices, meta)
+
+
 def from_doccano(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    docs = []
-    for line in lines:
-        text = line["text"]
-        meta = line.get("govmetrics", {})
-        attrs = meta.get("records", {})
-        regions = {str(e["id"]): {"start": e["start_offset"], "end": e["end_offset"], "label": e["label"],
-                                  "text": text[e["start_offset"]:e["end_offset"]],
-                                  **({"attrs": attrs[str(e["id"])]} if str(e["id"]) in attrs else {})}
-                   for e in line["entities"]}
-        relations = [(str(r["from_id"]), str(r["to_id"]), r["type"]) for r in line.get("relations", [])]
-        docs.append(_doc_out(meta, text, _records_from(regions, relations)))
+    grammar = QuantityGrammar()
+    docs, problems = [], []
+    for n, line in enumerate(lines, 1):
+        name = f"line {n}"
+        text = line.get("text")
+        if not isinstance(text, str) or not text:
+            problems.append(f"{name}: no text")
+            continue
+        meta = line.get("govmetrics") or {}
+        attrs = meta.get("records") or {}
+        try:
+            regions = {str(e.get("id")): _doccano_region(e, attrs.get(str(e.get("id")))) for e in line.get("entities", [])}
+            relations = [(str(r.get("from_id")), str(r.get("to_id")), r.get("type")) for r in line.get("relations", [])]
+            records = records_from_regions(text, regions, relations, _grammar_index(text, grammar))
+            docs.append(_doc_out(meta, line, text, records, n))
+        except (RegionError, ValueError) as exc:
+            problems.append(f"{name}: {exc}")
+    if problems:
+        raise ImportFailure(problems)
     return docs
 
 
-def _doc_out(meta: dict[str, Any], text: str, records: list[dict[str, Any]]) -> dict[str, Any]:
-    """An annotation line: real documents stay stand-off, authored ones carry their text."""
-    gm = meta.get("govmetrics", meta)
-    out = {k: gm[k] for k in DOC_FIELDS if k in gm}
-    if "source" not in out:
+# ------------------------------------------------------------------ documents
+def _doc_out(meta: Mapping[str, Any], data: Mapping[str, Any], text: str, records: list[dict[str, Any]],
+             task_id: Any) -> dict[str, Any]:
+    """An annotation line. Documents we exported keep their id, split and stand-off source; a task
+    labelled from scratch gets an id from its data (`id` or `doc`), the text inline, origin real,
+    kind from its data (default work-summary) and a split by `default_split` (never none)."""
+    out: dict[str, Any] = {k: meta[k] for k in DOC_FIELDS if k in meta}
+    out.setdefault("id", str(data.get("doc") or data.get("id") or f"labelstudio-task-{task_id}"))
+    kind = out.setdefault("kind", str(data.get("kind") or "work-summary"))
+    if kind not in DOC_KINDS:
+        raise ValueError(f"document kind {kind!r} is not one of {DOC_KINDS}")
+    out.setdefault("origin", "real")
+    out.setdefault("split", default_split(out["id"]))
+    if "source" in out:
+        if resolve_source(out["source"]["path"]).read_bytes().decode("utf-8") != text:
+            raise ValueError(f"the task's text differs from {out['source']['path']}: its offsets would not index it")
+    else:
         out["text"] = text
+    out.setdefault("regions", [[0, len(text)]])
     out["records"] = records
     return out
 
@@ -152,8 +191,15 @@ def export(docs: list[AnnotatedDoc], fmt: str, path: Path) -> None:
         path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in to_doccano(docs)), encoding="utf-8")
 
 
-def import_(fmt: str, path: Path) -> list[dict[str, Any]]:
+def import_(fmt: str, path: Path, skipped: list[str] | None = None) -> list[dict[str, Any]]:
     raw = path.read_text(encoding="utf-8")
     if fmt == "labelstudio":
-        return from_labelstudio(json.loads(raw))
+        tasks = json.loads(raw)
+        if not isinstance(tasks, list):
+            raise ImportFailure(["a Label Studio export is a JSON list of tasks"])
+        return from_labelstudio(tasks, skipped)
     return from_doccano([json.loads(line) for line in raw.splitlines() if line.strip()])
+
+
+__all__ = ["ImportFailure", "SPAN_LABELS", "export", "from_doccano", "from_labelstudio", "import_",
+           "to_doccano", "to_labelstudio"]
