@@ -157,6 +157,14 @@ def cmd_annotations(args: argparse.Namespace) -> int:
     if not args.out:
         _err(f"annotations {args.action} needs --out FILE")
         return 2
+    if args.action == "suggest":
+        from govmetrics.read.readers import max_bytes_from_env
+        from govmetrics_training.suggest import main as suggest_main
+
+        if not args.paths:
+            _err("annotations suggest needs documents, folders, archives or a results database")
+            return 2
+        return suggest_main(args.paths, args.n, args.per_doc, Path(args.out), args.model, max_bytes_from_env())
     if args.action == "export":
         docs = load_corpus([Path(p) for p in args.paths] or None)
         export(docs, args.format, Path(args.out))
@@ -344,10 +352,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave out records whose confidence is below this (the count is reported on stderr)")
     p.set_defaults(func=cmd_extract)
 
-    p = sub.add_parser("annotations", help="validate and count the annotated corpus")
-    p.add_argument("action", choices=("check", "stats", "export", "import"))
+    p = sub.add_parser("annotations", help="validate, count, exchange the annotated corpus; suggest what to label")
+    p.add_argument("action", choices=("check", "stats", "export", "import", "suggest"))
     p.add_argument("paths", nargs="*", metavar="PATH",
-                   help="JSONL files or folders (default annotations/data); for import, the file to import")
+                   help="JSONL files or folders (default annotations/data); for import, the file to import; "
+                        "for suggest, documents, folders, archives or a results database")
+    p.add_argument("--n", type=_positive_int, default=20, help="suggest: how many passages (default 20)")
+    p.add_argument("--per-doc", type=_positive_int, default=2, help="suggest: at most this many per document (default 2)")
+    p.add_argument("--model", default=None, help="suggest: model folder (default: the default model)")
     p.add_argument("--format", choices=("labelstudio", "doccano"), default="labelstudio",
                    help="export/import: Label Studio JSON or doccano JSONL")
     p.add_argument("--out", help="export/import: the file to write")

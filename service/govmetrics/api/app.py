@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from govmetrics.grammar import vocabulary
+from govmetrics.api.labelstudio import router as labelstudio_router
 from govmetrics.api.models import (
     EXAMPLE_TEXT, BatchItem, BatchRequest, BatchResponse, Check, ErrorResponse, ExtractOptions, ExtractRequest,
     ExtractResponse, Health, ModelCard, ModelInfo, RecordModel,
@@ -523,6 +524,7 @@ def create_app(settings: ServiceSettings | None = None, load_model: bool = True)
                               "记录字段见 RECORDS.md；错误统一为 `{\"error\": {\"code\", \"message\"}}`。")
     app.state.service = service
     app.include_router(router)
+    app.include_router(labelstudio_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/docs-assets", StaticFiles(directory=str(SWAGGER_ASSETS)), name="docs-assets")
 
