@@ -7,9 +7,21 @@ from pathlib import Path
 
 from govmetrics.errors import GovMetricsError
 
-# service/govmetrics/settings.py: the project root is three levels up.
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DATA_DIR = Path(__file__).resolve().parent / "data"
+PACKAGE_DIR = Path(__file__).resolve().parent
+# service/govmetrics/settings.py: in a checkout the project root is three levels up.
+PROJECT_ROOT = PACKAGE_DIR.parents[1]
+DATA_DIR = PACKAGE_DIR / "data"
+DEFAULT_MODEL_NAME = "govmetrics-zh-v1"
+
+
+def _models_dir() -> Path:
+    """The folder that holds the shipped record model: `govmetrics/models` in an installed
+    wheel (pyproject.toml maps the checkout's models/ there), else the checkout's `models/`."""
+    installed = PACKAGE_DIR / "models"
+    return installed if (installed / DEFAULT_MODEL_NAME).is_dir() else PROJECT_ROOT / "models"
+
+
+MODELS_DIR = _models_dir()
 
 
 def _env_path(name: str, default: Path) -> Path:
@@ -24,7 +36,7 @@ class Settings:
     user_dict: Path = field(default_factory=lambda: _env_path(
         "GOVMETRICS_USER_DICT", DATA_DIR / "gov_userdict.txt"))
     model: str = field(default_factory=lambda: os.environ.get(
-        "GOVMETRICS_MODEL", str(PROJECT_ROOT / "models" / "govmetrics-zh-v1")))
+        "GOVMETRICS_MODEL", str(MODELS_DIR / DEFAULT_MODEL_NAME)))
     min_confidence: float = field(default_factory=lambda: env_float("GOVMETRICS_MIN_CONFIDENCE", 0.0))
     max_bytes: int = field(default_factory=lambda: env_int("GOVMETRICS_MAX_BYTES", 20 * 1024 * 1024))
     max_chars: int = field(default_factory=lambda: env_int("GOVMETRICS_MAX_CHARS", 5_000_000))
