@@ -44,7 +44,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copytree(ROOT / name, src / name, ignore=junk)
     out = tmp_path_factory.mktemp("wheel")
     p = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-                        "--quiet", str(src), "-w", str(out)], capture_output=True, text=True, timeout=300)
+                        "--quiet", str(src), "-w", str(out)], capture_output=True, text=True, timeout=300,
+                       env=_clean_env())
     assert p.returncode == 0, p.stderr[-3000:]
     wheels = list(out.glob("govmetrics-*.whl"))
     assert len(wheels) == 1, wheels
@@ -54,15 +55,19 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("venv") / "env"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(home)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(home)], check=True, timeout=120,
+                   env=_clean_env())
     py = home / "bin" / "python"
     site = Path(subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True, env=_clean_env()).stdout.strip())
+    # The wheel goes in first, with no PYTHONPATH: were the checkout's govmetrics 0.1.0 (editable, or
+    # its egg-info on PYTHONPATH) visible, pip would take it for "already installed" and do nothing.
+    p = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "--no-index",
+                        "--quiet", str(wheel)], capture_output=True, text=True, timeout=300, env=_clean_env())
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert (site / "govmetrics" / "__init__.py").is_file() and (home / "bin" / "govmetrics").is_file()
     deps = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     (site / "zz_govmetrics_test_deps.pth").write_text("".join(f"{d}\n" for d in sorted(deps)))
-    p = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "--no-index",
-                        "--quiet", str(wheel)], capture_output=True, text=True, timeout=300)
-    assert p.returncode == 0, p.stderr[-3000:]
     return home
 
 
@@ -85,14 +90,17 @@ def test_wheel_holds_every_module_and_the_shipped_model(wheel: Path):
 
 def test_installed_wheel_finds_its_own_model_and_extracts(venv: Path, tmp_path: Path):
     env = _clean_env()
-    probe = ("import json, govmetrics, govmetrics.settings as s; "
+    # The service's model card (/v1/model) reads the same folder: its scores come from metrics.json.
+    probe = ("import json, govmetrics, govmetrics.settings as s; from govmetrics.api.app import model_card; "
+             "card = model_card(None, {'name': s.DEFAULT_MODEL_NAME, 'version': '?'}); "
              "print(json.dumps({'file': govmetrics.__file__, 'models': str(s.MODELS_DIR), "
-             "'model': s.get_settings().model}))")
+             "'model': s.get_settings().model, 'card': card.source, 'scores': card.scores is not None}))")
     p = subprocess.run([str(venv / "bin" / "python"), "-c", probe], cwd=tmp_path, env=env,
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr[-3000:]
     where = json.loads(p.stdout)
-    for key in ("file", "models", "model"):
+    assert where["scores"]
+    for key in ("file", "models", "model", "card"):
         assert Path(where[key]).resolve().is_relative_to(venv.resolve()), (key, where[key])
         assert not Path(where[key]).resolve().is_relative_to(ROOT.resolve()), (key, where[key])
     assert Path(where["model"], "weights.int8.safetensors").is_file()
