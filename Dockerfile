@@ -29,6 +29,7 @@ USER 10001:10001
 # In a container the service must listen beyond loopback; every other setting keeps its README default.
 ENV GOVMETRICS_HOST=0.0.0.0 PATH=/app/.venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1
 EXPOSE 8000
+# Healthy once the model is loaded (/readyz answers 200; 503 while loading), on the port it serves.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4)"]
+    CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % (os.environ.get('GOVMETRICS_PORT') or 8000), timeout=4)"]
 CMD ["/app/.venv/bin/govmetrics", "serve"]

@@ -105,3 +105,21 @@ def test_audit_summary_fails_unless_every_dependency_was_audited():
     status, lines = summarize({"dependencies": [clean, skipped, bad], "fixes": []})
     assert status == 1 and any("VULNERABLE jinja2 3.1.0: GHSA-xxxx (fixed in 3.1.6)" in line for line in lines)
     assert summarize({"dependencies": [], "fixes": []})[0] == 2
+
+
+def _healthcheck_argv() -> list[str]:
+    health = [a for k, a in _instructions(ROOT / "Dockerfile") if k == "HEALTHCHECK"][0]
+    return json.loads(health[health.index("CMD") + len("CMD"):].strip())
+
+
+def test_dockerfile_healthcheck_command_passes_on_a_ready_service_and_fails_without_one(api_server):
+    argv = _healthcheck_argv()
+    assert argv[0] == "python3"
+    port = api_server.url.rsplit(":", 1)[1]
+    command = [sys.executable, *argv[1:]]
+    ok = subprocess.run(command, env={"GOVMETRICS_PORT": port}, capture_output=True, text=True, timeout=30)
+    assert ok.returncode == 0, ok.stderr
+    from service_server import free_port
+
+    down = subprocess.run(command, env={"GOVMETRICS_PORT": str(free_port())}, capture_output=True, timeout=30)
+    assert down.returncode != 0
