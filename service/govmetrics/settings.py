@@ -7,9 +7,21 @@ from pathlib import Path
 
 from govmetrics.errors import GovMetricsError
 
-# service/govmetrics/settings.py: the project root is three levels up.
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DATA_DIR = Path(__file__).resolve().parent / "data"
+PACKAGE_DIR = Path(__file__).resolve().parent
+# service/govmetrics/settings.py: in a checkout the project root is three levels up.
+PROJECT_ROOT = PACKAGE_DIR.parents[1]
+DATA_DIR = PACKAGE_DIR / "data"
+DEFAULT_MODEL_NAME = "govmetrics-zh-v1"
+
+
+def _models_dir() -> Path:
+    """The folder that holds the shipped record model: `govmetrics/models` in an installed
+    wheel (pyproject.toml maps the checkout's models/ there), else the checkout's `models/`."""
+    installed = PACKAGE_DIR / "models"
+    return installed if (installed / DEFAULT_MODEL_NAME).is_dir() else PROJECT_ROOT / "models"
+
+
+MODELS_DIR = _models_dir()
 
 
 def _env_path(name: str, default: Path) -> Path:
@@ -34,7 +46,7 @@ def default_model() -> str:
     """The registry's default model folder (the shipped model when nothing was promoted)."""
     from govmetrics.model.registry import Registry
 
-    return str(Registry.load(PROJECT_ROOT / "models").default_dir())
+    return str(Registry.load(MODELS_DIR).default_dir())
 
 
 def get_settings() -> Settings:

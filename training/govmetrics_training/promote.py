@@ -17,7 +17,8 @@ from typing import Any
 
 from govmetrics.errors import GovMetricsError
 from govmetrics.model.registry import Registry
-from govmetrics_training.annotations import GENRES, PROJECT_ROOT, load_corpus
+from govmetrics.settings import MODELS_DIR
+from govmetrics_training.annotations import GENRES, load_corpus
 from govmetrics_training.evaluate import evaluate, extractor_predict
 
 MAX_GENRE_DROP = 0.01
@@ -53,7 +54,7 @@ def side_by_side(current: dict[str, Any], new: dict[str, Any], current_name: str
 
 
 def promote(new_dir: Path, force: bool = False, ids: set[str] | None = None,
-            models_dir: Path = PROJECT_ROOT / "models") -> int:
+            models_dir: Path = MODELS_DIR) -> int:
     registry = Registry.load(models_dir)
     current_dir = registry.default_dir()
     if not (new_dir / "config.json").is_file():
@@ -81,7 +82,7 @@ def promote(new_dir: Path, force: bool = False, ids: set[str] | None = None,
     return 0
 
 
-def rollback(models_dir: Path = PROJECT_ROOT / "models") -> int:
+def rollback(models_dir: Path = MODELS_DIR) -> int:
     registry = Registry.load(models_dir)
     replaced = registry.default
     restored = registry.rollback()

@@ -37,7 +37,7 @@ from govmetrics.api.models import (
     ExtractResponse, Health, ModelCard, ModelInfo, RecordModel,
 )
 from govmetrics.errors import GovMetricsError
-from govmetrics.settings import PROJECT_ROOT, ServiceSettings
+from govmetrics.settings import MODELS_DIR, ServiceSettings
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 # Swagger UI 5 (MIT) as shipped inside the fastapi-swagger wheel: /docs needs no CDN.
@@ -66,7 +66,7 @@ def error_response(exc: GovMetricsError, retry_after_s: int | None = None) -> JS
 
 def model_card(model: str | None, info: dict[str, str]) -> ModelCard:
     """Name, version, label sets and scores: from the model folder where it has them, else the vocabulary."""
-    folder = Path(model) if model not in (None, "rules") else PROJECT_ROOT / "models" / info["name"]
+    folder = Path(model) if model not in (None, "rules") else MODELS_DIR / info["name"]
     labels: dict[str, list[str]] = {"kind": list(vocabulary.KINDS), "role": list(vocabulary.ROLES),
                                     "direction": list(vocabulary.DIRECTIONS), "approx": list(vocabulary.APPROX)}
     scores: dict[str, Any] | None = None

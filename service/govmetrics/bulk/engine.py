@@ -370,9 +370,8 @@ class RayEngine:
         try:
             import ray  # noqa: F401
             import ray.data  # noqa: F401  Ray Data needs pyarrow and pandas
-        except ImportError as exc:
-            raise GovMetricsError.make("E055", cause=f"cannot import ray[data] ({exc}); "
-                                       "install it with pip install 'ray[data]==2.60.0'") from None
+        except ImportError as exc:  # Ray is the optional extra govmetrics[ray], not installed by default
+            raise GovMetricsError.make("E080", cause=_first_line(exc)) from None
         self.workers = workers
         self.options = options
         self.wave_bytes = wave_bytes

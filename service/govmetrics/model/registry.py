@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from govmetrics.errors import GovMetricsError
+from govmetrics.settings import DEFAULT_MODEL_NAME
 
 REGISTRY_FILE = "registry.json"
-SHIPPED_MODEL = "govmetrics-zh-v1"
+SHIPPED_MODEL = DEFAULT_MODEL_NAME
 
 
 @dataclass
