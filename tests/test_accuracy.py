@@ -39,11 +39,16 @@ def test_rule_baseline_record_floor(reports):
     assert budget["record"]["f1"] >= 0.70
 
 
+V1_GENRES = ("budget", "work-report", "work-summary")
+
+
 @pytest.fixture(scope="module")
 def model_vs_baseline():
     from govmetrics_training.evaluate import extractor_predict, rule_predict
 
-    test = select(load_corpus(), split="test", origin="real")
+    # The genres govmetrics-zh-v1 was trained for; the genres annotated since (news, annual and
+    # local work reports) are scored per genre by `govmetrics evaluate`, with no floor here yet.
+    test = [d for d in select(load_corpus(), split="test", origin="real") if d.genre in V1_GENRES]
     return evaluate(test, extractor_predict(None))["all"], evaluate(test, rule_predict)["all"]
 
 
