@@ -44,6 +44,10 @@ class Errors:
     E047 = "no such endpoint: {method} {path}"
     E048 = "method {method} is not allowed for {path}"
     E049 = "internal error; the service logged it as request {request_id}"
+    # Model reload in the running service (POST /admin/reload, SIGHUP).
+    E081 = "reload failed, still serving {name} {version}: {cause}"
+    E082 = "the admin endpoints need the header Authorization: Bearer <GOVMETRICS_ADMIN_TOKEN>"
+    E083 = "the admin endpoints are off: start the service with GOVMETRICS_ADMIN_TOKEN set"
     # Bulk annotation (service/govmetrics/bulk/engine.py, archive.py, store.py, export.py).
     E050 = "{name}: cannot read the archive: {cause}"
     E051 = "{name}: the worker process died on this document, twice (a crash in a reader or out of memory)"

@@ -15,8 +15,11 @@ DEFAULT_MODEL_NAME = "govmetrics-zh-v1"
 
 
 def _models_dir() -> Path:
-    """The folder that holds the shipped record model: `govmetrics/models` in an installed
-    wheel (pyproject.toml maps the checkout's models/ there), else the checkout's `models/`."""
+    """The folder of the model registry and the shipped record model: GOVMETRICS_MODELS_DIR, else
+    `govmetrics/models` in an installed wheel (pyproject.toml maps the checkout's models/ there),
+    else the checkout's `models/`."""
+    if os.environ.get("GOVMETRICS_MODELS_DIR"):
+        return Path(os.environ["GOVMETRICS_MODELS_DIR"])
     installed = PACKAGE_DIR / "models"
     return installed if (installed / DEFAULT_MODEL_NAME).is_dir() else PROJECT_ROOT / "models"
 
@@ -96,3 +99,5 @@ class ServiceSettings:
     workers: int = field(default_factory=lambda: env_int("GOVMETRICS_WORKERS", 1))
     retry_after_s: int = field(default_factory=lambda: env_int("GOVMETRICS_RETRY_AFTER", 2))
     log_level: str = field(default_factory=lambda: os.environ.get("GOVMETRICS_LOG_LEVEL") or "info")
+    # POST /admin/reload needs it as a bearer token; unset, the admin endpoints are off (SIGHUP still reloads).
+    admin_token: str | None = field(default_factory=lambda: os.environ.get("GOVMETRICS_ADMIN_TOKEN") or None)

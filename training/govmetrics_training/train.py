@@ -220,7 +220,9 @@ def _shown(v: Any) -> Any:
 # ---------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="govmetrics train", description="Train the record model.")
-    ap.add_argument("--data", type=Path, default=PROJECT_ROOT / "annotations" / "data")
+    ap.add_argument("--data", type=Path, nargs="+", default=[PROJECT_ROOT / "annotations" / "data"],
+                    help="annotation JSONL files or folders (default annotations/data); new labels mix with the "
+                         "existing corpus when both are given, so retraining does not forget")
     ap.add_argument("--out", type=Path, default=None,
                     help="a new model folder (default models/govmetrics-zh-<UTC time>); never an existing one")
     ap.add_argument("--base", type=Path, default=DEFAULT_BASE, help="converted base encoder (make base)")
@@ -311,7 +313,7 @@ def train(args: argparse.Namespace) -> int:
             raise GovMetricsError.make("E039")
         with staged(args.out) as stage:
             shutil.copytree(args.init, stage, dirs_exist_ok=True)
-            recalibrate(stage, [d for d in load_corpus([args.data]) if d.split == "dev"])
+            recalibrate(stage, [d for d in load_corpus(args.data) if d.split == "dev"])
         print(f"saved {args.out}")
         return 0
     if args.init is None and not (args.base / "model.safetensors").is_file():
@@ -331,7 +333,7 @@ def _train(args: argparse.Namespace, stage: Path) -> None:
     torch.manual_seed(args.seed)
     # Same seed, same weights: without this, threaded CPU reductions may add in another order.
     torch.use_deterministic_algorithms(True, warn_only=True)
-    docs = load_corpus([args.data])
+    docs = list({d.id: d for d in reversed(load_corpus(args.data))}.values())[::-1]  # a file given twice counts once
     train_docs = [d for d in docs if d.split == "train"]
     dev_docs = [d for d in docs if d.split == "dev"]
     if args.limit_docs:

@@ -7,9 +7,11 @@ see is `{"error": {"code", "message"}}` with a code from govmetrics/errors.py.
 from __future__ import annotations
 
 import asyncio
+import hmac
 from importlib import resources
 import json
 import logging
+import signal
 import threading
 import time
 import uuid
@@ -52,6 +54,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "E010": 415, "E042": 415,
     "E030": 503, "E031": 503, "E044": 503, "E045": 503, "E046": 503,
     "E047": 404, "E048": 405, "E049": 500,
+    "E081": 409, "E082": 401, "E083": 404,
 }
 
 
@@ -99,6 +102,7 @@ class ExtractionService:
         self.load_error: GovMetricsError | None = None
         self.pending = 0  # admitted requests, running or waiting; touched on the event loop only
         self.pool = ThreadPoolExecutor(max_workers=max(1, settings.workers), thread_name_prefix="extract")
+        self.reload_lock = asyncio.Lock()
 
     def start_loading(self) -> threading.Thread:
         # In a thread so that /healthz answers at once while spaCy and the model load.
@@ -107,14 +111,9 @@ class ExtractionService:
         return thread
 
     def _load(self) -> None:
-        from govmetrics.extract import Extractor
-
         started = time.perf_counter()
         try:
-            extractor = Extractor(model=self.settings.model)
-            extractor.extract_text(EXAMPLE_TEXT, "warm-up")  # first-call initialisation off the request path
-            self.card = model_card(self.settings.model, extractor.model_info)
-            self.extractor = extractor
+            self.extractor, self.card = self._build()
         except GovMetricsError as exc:
             self.load_error = exc
         except Exception as exc:  # logged in full; clients see one line
@@ -124,6 +123,36 @@ class ExtractionService:
             log.error("model failed in %.1f s: %s", time.perf_counter() - started, self.load_error.message)
         else:
             log.info("model loaded in %.1f s", time.perf_counter() - started)
+
+    def _build(self) -> tuple[Any, ModelCard]:
+        """A warmed-up Extractor for the configured model: `--model`/GOVMETRICS_MODEL, else the registry's
+        default (models/registry.json, read anew each time, so a promoted model is picked up)."""
+        from govmetrics.extract import Extractor
+        from govmetrics.settings import default_model
+
+        model = self.settings.model or default_model()
+        extractor = Extractor(model=model)
+        extractor.extract_text(EXAMPLE_TEXT, "warm-up")  # first-call initialisation off the request path
+        return extractor, model_card(model, extractor.model_info)
+
+    async def reload(self) -> ModelCard:
+        """Load the configured model again beside the one serving, then swap them.
+
+        Requests that already hold the old Extractor finish on it; new ones get the new one. If
+        the load fails the old model keeps serving and the error says why (E081)."""
+        async with self.reload_lock:
+            old = self.card
+            try:
+                extractor, card = await asyncio.to_thread(self._build)
+            except Exception as exc:  # a bad folder, a broken registry: the old model stays
+                cause = exc.message if isinstance(exc, GovMetricsError) else f"{type(exc).__name__}: {exc}"
+                log.error("reload failed: %s", cause)
+                raise GovMetricsError.make("E081", name=old.name if old else "no model",
+                                           version=old.version if old else "", cause=cause) from None
+            self.extractor, self.card, self.load_error = extractor, card, None
+            log.info("reloaded: now serving %s %s (was %s)", card.name, card.version,
+                     f"{old.name} {old.version}" if old else "none")
+            return card
 
     def require_ready(self) -> Any:
         if self.extractor is not None:
@@ -384,6 +413,20 @@ async def model(request: Request) -> ModelCard:
     return service.card
 
 
+@router.post("/admin/reload", response_model=ModelCard, summary="重新加载默认模型（需管理令牌）", tags=["运维"],
+             responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
+async def admin_reload(request: Request) -> ModelCard:
+    """载入注册表中的默认模型（`govmetrics promote` 之后），无需重启；进行中的请求仍用旧模型完成。"""
+    service = _service(request)
+    token = service.settings.admin_token
+    if token is None:
+        raise GovMetricsError.make("E083")
+    given = request.headers.get("authorization", "")
+    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        raise GovMetricsError.make("E082")
+    return await service.reload()
+
+
 @router.get("/", include_in_schema=False)
 async def index() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8")
@@ -502,6 +545,22 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return build
 
 
+def _reload_on_sighup(service: ExtractionService) -> None:
+    """`kill -HUP PID` reloads the default model, as the admin endpoint does (errors are logged)."""
+    loop = asyncio.get_running_loop()
+
+    async def reload() -> None:
+        try:
+            await service.reload()
+        except GovMetricsError:
+            pass  # logged by reload; the old model keeps serving
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload()))
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals here
+        log.info("SIGHUP reload not available; use POST /admin/reload")
+
+
 def create_app(settings: ServiceSettings | None = None, load_model: bool = True) -> FastAPI:
     """The service. With `load_model` the Extractor loads in a background thread at start-up."""
     from contextlib import asynccontextmanager
@@ -515,6 +574,7 @@ def create_app(settings: ServiceSettings | None = None, load_model: bool = True)
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         if load_model:
             service.start_loading()
+            _reload_on_sighup(service)
         yield
         service.pool.shutdown(wait=False, cancel_futures=True)
 
