@@ -17,7 +17,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 # The project's extras that set-up installs: the tests' and Ray's (the Docker image takes only ray).
 EXTRAS ?= test,ray
 
-.PHONY: setup run test evaluate bench bench-load bench-bulk base train audit-deps lint-docker clean
+.PHONY: setup run test labelstudio evaluate bench bench-load bench-bulk base train audit-deps lint-docker clean
 
 setup: $(VENV)/.installed $(PKUSEG_DIR)/weights.npz
 
@@ -72,6 +72,16 @@ run: setup
 
 test: setup
 	$(PY) -m pytest
+
+# Label Studio for the retraining loop (README: Retraining on your own reports) and its end-to-end
+# test: its own venv, since its pinned dependencies clash with the project's.
+LABEL_STUDIO := .cache/labelstudio/bin/label-studio
+labelstudio: $(LABEL_STUDIO)
+
+$(LABEL_STUDIO):
+	$(PYTHON) -m venv .cache/labelstudio
+	.cache/labelstudio/bin/pip install --quiet label-studio==1.23.2
+	test -x $@
 
 evaluate: setup
 	$(VENV)/bin/govmetrics evaluate
