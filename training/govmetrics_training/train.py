@@ -209,6 +209,8 @@ def calibration_data(tagger: RecordTagger, docs: list[AnnotatedDoc], scorer: Any
 
 def _shown(v: Any) -> Any:
     """Paths inside the project relative to it, so the saved arguments read the same on every clone."""
+    if isinstance(v, list):
+        return [_shown(x) for x in v]
     if not isinstance(v, Path):
         return v
     try:
