@@ -47,11 +47,13 @@ def test_an_interrupted_training_run_leaves_nothing_that_loads(tmp_path: Path, m
         raise KeyboardInterrupt
 
     monkeypatch.setattr(train, "train_model", interrupted)
+    before = _digest(SHIPPED)
     out = tmp_path / "models" / "new"
-    with pytest.raises(KeyboardInterrupt):
-        _tiny_train(tmp_path, out)
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C while continuing from the shipped model
+        _tiny_train(tmp_path, out, "--init", str(SHIPPED))
     assert not out.exists()
     assert list((tmp_path / "models").iterdir()) == []  # the staging folder is gone too
+    assert _digest(SHIPPED) == before
 
 
 def test_training_writes_metrics_with_dev_scores_per_epoch_and_continues_from_a_model(tmp_path: Path):
@@ -112,3 +114,30 @@ def test_promote_refuses_a_worse_model_accepts_an_equal_one_and_rollback_restore
         rollback(models)
     # The real default follows the checkout's registry, which this test never wrote.
     assert Settings().model.endswith(SHIPPED_MODEL) or "GOVMETRICS_MODEL" in __import__("os").environ
+
+
+def test_ctrl_c_during_govmetrics_train_leaves_nothing_and_the_shipped_model_byte_identical(tmp_path: Path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    before = _digest(SHIPPED)
+    out = tmp_path / "models" / "interrupted"
+    proc = subprocess.Popen([sys.executable, "-m", "govmetrics.cli", "train", "--init", str(SHIPPED), "--out", str(out),
+                             "--epochs", "3", "--limit-docs", "4"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    lines = []
+    deadline = time.monotonic() + 600
+    assert proc.stdout is not None
+    for line in proc.stdout:  # wait until the weights are being trained, then press Ctrl-C
+        lines.append(line)
+        if line.startswith("device:") or time.monotonic() > deadline:
+            break
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, "".join(lines) + rest
+    assert "interrupted" in rest and "Traceback" not in rest
+    assert not out.exists() and list(out.parent.iterdir()) == []
+    assert _digest(SHIPPED) == before
