@@ -116,7 +116,8 @@ def test_promote_refuses_a_worse_model_accepts_an_equal_one_and_rollback_restore
     assert Settings().model.endswith(SHIPPED_MODEL) or "GOVMETRICS_MODEL" in __import__("os").environ
 
 
-def test_ctrl_c_during_govmetrics_train_leaves_nothing_and_the_shipped_model_byte_identical(tmp_path: Path):
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_stopping_govmetrics_train_leaves_nothing_and_the_shipped_model_byte_identical(tmp_path: Path, stop: str):
     import signal
     import subprocess
     import sys
@@ -135,7 +136,7 @@ def test_ctrl_c_during_govmetrics_train_leaves_nothing_and_the_shipped_model_byt
         if line.startswith("device:") or time.monotonic() > deadline:
             break
     time.sleep(1)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, stop))
     rest, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, "".join(lines) + rest
     assert "interrupted" in rest and "Traceback" not in rest
