@@ -65,6 +65,9 @@ def test_long_tail_classifiers_count_after_arabic_digits(word, n):
     ("调配发放帐篷4500顶，", "4500顶", "顶"),
     ("棉布增加了二千零五十万匹，", "二千零五十万匹", "匹"),
     ("查获钻石2520余颗，", "2520余颗", "颗"),
+    ("查处超限超载车辆426台次，", "426台次", "台次"),
+    ("巡查一万一千余辆次，", "一万一千余辆次", "辆次"),
+    ("完成核酸检测37.8万人份，", "37.8万人份", "人份"),
 ])
 def test_measure_words(sentence, text, unit):
     q = one(sentence)
@@ -118,6 +121,9 @@ def test_da_yishang_and_inner_yu_duo():
     ("数万人参与", "数万人", "10000", "人", "at_least"),
     ("组织数十家中央企业", "数十家", "10", "家", "at_least"),
     ("重大成果数千项，", "数千项", "1000", "项", "at_least"),
+    # a 万/亿 before a noun that is no measure word counts that noun, unit "" (as the gold writes 上亿市场主体)
+    ("上亿市场主体承载着就业", "亿", "100000000", "", "at_least"),
+    ("带动上万群众就业", "万", "10000", "", "at_least"),
 ])
 def test_scale_without_digits(sentence, text, nvalue, nunit, approx):
     q = one(sentence)
@@ -219,6 +225,9 @@ NEW_EXCLUSIONS = [
     "分3出台",
     "数字化改革",
     "数十",
+    "提升3名次",
+    "首次3首次",
+    "超百强企业",
 ]
 
 

@@ -22,6 +22,7 @@ from govmetrics.grammar.vocabulary import (
     CLASSIFIER_WORDS,
     COUNT_UNITS,
     EDITION_UNITS,
+    FREQUENCY_UNITS,
     LONG_TAIL_COUNT_UNITS,
     MEASURE_UNITS,
     MONEY_UNITS,
@@ -70,7 +71,7 @@ _PAGE_GAP = re.compile(r"[ \t\u3000]*(?:\n[ \t\u3000]*(?:[—\-─]+ ?\d{1,3} ?[
 _SCALE_WORDS = tuple(w for w, _ in SCALES)
 _UNITS_LONGEST = sorted(
     set(MONEY_UNITS + PERCENT_UNITS + MULTIPLE_UNITS + MEASURE_UNITS + SCORE_UNITS + COUNT_UNITS
-        + LONG_TAIL_COUNT_UNITS + EDITION_UNITS + TENTHS_UNITS),
+        + LONG_TAIL_COUNT_UNITS + FREQUENCY_UNITS + EDITION_UNITS + TENTHS_UNITS),
     key=len,
     reverse=True,
 )
@@ -428,7 +429,7 @@ class QuantityGrammar:
                 q += 1 + len(piece)
             c.unit = unit
             c.end = q
-        elif c.scale and not c.extra.get("needs_unit"):
+        elif c.scale and (not c.extra.get("needs_unit") or self._scale_before_noun(text, c, q)):
             c.end = q
         elif c.extra.get("needs_unit"):
             c.reason = "scale-word-without-unit"  # 成千上万, 数十 alone: no figure to report
@@ -436,6 +437,12 @@ class QuantityGrammar:
             if c.inner_approx:
                 c.end = q
             c.reason = "bare"
+
+    @staticmethod
+    def _scale_before_noun(text: str, c: _Candidate, q: int) -> bool:
+        """上亿市场主体, 上万群众: a 万/亿 after a qualifier counts the noun that follows (unit "")."""
+        return bool(c.extra.get("scale_only")) and c.scale in ("万", "亿", "万亿") \
+            and bool(_CJK.match(text[q:q + 1])) and text[q:q + 1] not in "的年月日多余"
 
     @staticmethod
     def _match_unit(text: str, q: int) -> str | None:
@@ -455,6 +462,8 @@ class QuantityGrammar:
                     return None
                 if u == "成" and text.startswith(_CHENG_WORDS, q):
                     return None
+                if text.startswith(("名次", "位次", "首次", "座次", "席次"), q):
+                    return None  # ranks and 首次 (first time), not counts
                 if u == "家" and text.startswith(("家庭", "家属", "家长"), q):
                     return None
                 if u in _LONG_TAIL and text.startswith(CLASSIFIER_WORDS, q):

@@ -50,7 +50,7 @@ COUNT_UNITS: Final = (
     "所", "支", "场", "批", "项", "户", "轮", "类", "篇", "本", "套", "部", "间", "座",
     "只", "头", "株", "棵", "册", "位", "宗", "笔", "例", "组", "队", "趟", "架", "艘",
     "栋", "幢", "层", "块", "片", "种", "单", "首", "集", "根", "盏", "枚", "节", "班",
-    "眼", "孔", "段", "剂", "床", "门", "科", "吨次", "口",
+    "眼", "孔", "段", "剂", "床", "门", "科", "吨次", "口", "人份", "台件",
 )
 # Units that make a number a time expression, never a record. (届 is a count, `举办5届`;
 # its edition use, `十九届六中全会`, is rejected by the grammar's edition rule.)
@@ -124,6 +124,13 @@ LONG_TAIL_COUNT_UNITS: Final = tuple(
     and word not in MEASURE_UNITS and word not in TIME_UNITS and word not in SCORE_UNITS
     and word not in EDITION_UNITS
 )
+# Frequency compounds: a vetted classifier + 次 counts occurrences (检查车辆426台次, 1.2万辆次).
+# Not where classifier + 次 is a word of its own: 名次/位次/座次 (ranks), 层次, 首次/本次/单次, 类次.
+_NOT_FREQUENCY: Final = frozenset("名位层次个首本单座类种门科眼孔集节段口")
+FREQUENCY_UNITS: Final = tuple(
+    word + "次" for word in COUNT_UNITS
+    if len(word) == 1 and word not in _NOT_FREQUENCY and word + "次" not in _COUNT_SET
+)
 # Classifiers that Chinese numerals may take beyond COUNT_UNITS (`两款产品`, `连续举办三届`).
 CHINESE_OK_EXTRA: Final = ("款", "届")
 
@@ -135,6 +142,7 @@ UNIT_KIND: Final[dict[str, str]] = {
     **{u: "score" for u in SCORE_UNITS},
     **{u: "count" for u in COUNT_UNITS},
     **{u: "count" for u in LONG_TAIL_COUNT_UNITS},
+    **{u: "count" for u in FREQUENCY_UNITS},
     **{u: "count" for u in EDITION_UNITS},
     **{u: "percent" for u in TENTHS_UNITS},
 }
