@@ -240,3 +240,8 @@ def test_classifier_beginning_a_word_is_no_unit():
     # 3万群众: 群 is a classifier, but here it begins 群众; the figure keeps its bare scale
     q = one("惠及3万群众，")
     assert (q.text, q.unit) == ("3万", "万")
+
+
+def test_several_does_not_swallow_percent_words():
+    q = one("参保人数百分之九十五，")
+    assert (q.text, q.normalized()) == ("百分之九十五", {"value": "95", "unit": "%"})
