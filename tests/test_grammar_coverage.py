@@ -245,3 +245,19 @@ def test_classifier_beginning_a_word_is_no_unit():
 def test_several_does_not_swallow_percent_words():
     q = one("参保人数百分之九十五，")
     assert (q.text, q.normalized()) == ("百分之九十五", {"value": "95", "unit": "%"})
+
+
+def test_gold_review_flags_section_4_contradictions_and_missing_new_forms():
+    from govmetrics_training.annotations import AnnotatedDoc
+    from govmetrics_training.gold_review import review
+
+    text = "项目总预算1720.00万，定价项目减少三分之一，年初指标值≥180人。"
+    amount = {"kind": "amount", "text": "1720.00万", "start": 5, "end": 13, "value": "1720.00", "unit": "万",
+              "normalized": {"value": "17200000", "unit": ""}, "approx": "exact", "role": "value"}
+    s = text.index("180人")
+    people = {"kind": "count", "text": "180人", "start": s, "end": s + 4, "value": "180", "unit": "人",
+              "normalized": {"value": "180", "unit": "人"}, "approx": "exact", "role": "value"}
+    doc = AnnotatedDoc(id="t", text=text, records=[amount, people], split="train", origin="authored",
+                       kind="work-summary", regions=[(0, len(text))])
+    found = {(cls, i) for cls, i, _, _ in review(doc, G)}
+    assert found == {("money-unit", 0), ("approx", 1), ("target", 1), ("missing", -1)}
