@@ -58,8 +58,9 @@ _HALF = rf"(?<![{_CN_CHARS}另])一半"
 # 数十万, 数百, 数万: `数` is "several" of the next magnitude; read as at least that magnitude.
 _SEVERAL = r"数[十百千](?!分之)|数(?=[万亿])"
 # 上亿人, 逾万人, 近千家, 超百万元: a scale word with no digit after a qualifier is one of that scale.
-# Not after 以上/之上/千上 (成千上万)/马上/向上/线上/网上/路上, where 上 is no qualifier.
+# Not after 以上/之上/千上 (成千上万)/马上/向上/线上/网上/路上 or 附近/最近/靠近, where 上/近 is no qualifier.
 _SCALE_ONLY = r"(?<=[上逾近超])(?<!以上)(?<!之上)(?<!千上)(?<!马上)(?<!向上)(?<!线上)(?<!网上)(?<!路上)" \
+    r"(?<!附近)(?<!最近)(?<!靠近)" \
     r"(?:[十百千]?[万亿]|[百千](?![分之]))"
 _NUMBER_RE = re.compile(
     rf"{_DOUBLING}|百分之(?:{_ARABIC}|{_CHINESE})|{_FRACTION}|{_HALF}|{_SEVERAL}|(?P<scale_only>{_SCALE_ONLY})|{_MIXED}|"
