@@ -124,6 +124,7 @@ def test_da_yishang_and_inner_yu_duo():
     # a 万/亿 before a noun that is no measure word counts that noun, unit "" (as the gold writes 上亿市场主体)
     ("上亿市场主体承载着就业", "亿", "100000000", "", "at_least"),
     ("带动上万群众就业", "万", "10000", "", "at_least"),
+    ("惠及近千万家庭。", "千万", "10000000", "", "at_most"),
 ])
 def test_scale_without_digits(sentence, text, nvalue, nunit, approx):
     q = one(sentence)
@@ -214,7 +215,6 @@ NEW_EXCLUSIONS = [
     "另一半",
     "不到四分之一世纪",
     "公共安全支出（204类）司法（06款）行政运行（01项）",
-    "惠及近千万家庭",
     "以上万元",
     "四面八方",
     "三番五次",

@@ -441,8 +441,8 @@ class QuantityGrammar:
 
     @staticmethod
     def _scale_before_noun(text: str, c: _Candidate, q: int) -> bool:
-        """上亿市场主体, 上万群众: a 万/亿 after a qualifier counts the noun that follows (unit "")."""
-        return bool(c.extra.get("scale_only")) and c.scale in ("万", "亿", "万亿") \
+        """上亿市场主体, 近千万家庭: a scale of 万 or more after a qualifier counts the noun after it (unit "")."""
+        return bool(c.extra.get("scale_only")) and ("万" in c.scale or "亿" in c.scale) \
             and bool(_CJK.match(text[q:q + 1])) and text[q:q + 1] not in "的年月日多余"
 
     @staticmethod
