@@ -443,7 +443,7 @@ class QuantityGrammar:
     def _scale_before_noun(text: str, c: _Candidate, q: int) -> bool:
         """上亿市场主体, 近千万家庭: a scale of 万 or more after a qualifier counts the noun after it (unit "")."""
         return bool(c.extra.get("scale_only")) and ("万" in c.scale or "亿" in c.scale) \
-            and bool(_CJK.match(text[q:q + 1])) and text[q:q + 1] not in "的年月日多余"
+            and bool(_CJK.match(text[q:q + 1])) and text[q:q + 1] not in "的年月日多余" + _CN_CHARS
 
     @staticmethod
     def _match_unit(text: str, q: int) -> str | None:
