@@ -14,17 +14,23 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Iterable
 
 from govmetrics.grammar.vocabulary import (
+    CHINESE_OK_EXTRA,
+    CLASSIFIER_WORDS,
     COUNT_UNITS,
+    EDITION_UNITS,
+    FREQUENCY_UNITS,
+    LONG_TAIL_COUNT_UNITS,
     MEASURE_UNITS,
     MONEY_UNITS,
     MULTIPLE_UNITS,
     PERCENT_UNITS,
     SCALES,
     SCORE_UNITS,
+    TENTHS_UNITS,
     TIME_UNITS,
     UNIT_KIND,
     normalize_decimal,
@@ -41,22 +47,47 @@ _CN_BIG_UNIT = {"万": 10**4, "萬": 10**4, "亿": 10**8, "億": 10**8}
 _CN_CHARS = "".join(_CN_DIGIT) + "".join(_CN_SMALL_UNIT) + "".join(_CN_BIG_UNIT)
 
 _SPACE = "[ \t\u3000\u00a0]"
-_ARABIC = r"[0-9０-９]+(?:[,，][0-9０-９]{3})*(?:[.．][0-9０-９]+)?"
+# A decimal point followed by a stray space is a PDF typo (`68. 6%`) when a percent sign follows.
+_ARABIC = r"[0-9０-９]+(?:[,，][0-9０-９]{3})*(?:[.．](?: (?=[0-9０-９]+ ?[%％]))?[0-9０-９]+)?"
 _CHINESE = rf"[{_CN_CHARS}]+(?:[点點][{''.join(_CN_DIGIT)}]+)?"
 _MIXED = r"[0-9]+[亿万][0-9][千百]"
 _DOUBLING = r"翻了?[一两二三四五]番"
-_NUMBER_RE = re.compile(rf"{_DOUBLING}|百分之(?:{_ARABIC}|{_CHINESE})|{_MIXED}|{_ARABIC}|{_CHINESE}")
+# 三分之一, 千分之五: a fraction, read as a percentage (GUIDELINE_NOTES.md, "Fractions").
+_FRACTION = rf"[{''.join(_CN_DIGIT)}十百千万]+分之{_CHINESE}"
+_HALF = rf"(?<![{_CN_CHARS}另])一半"
+# 数十万, 数百, 数万: `数` is "several" of the next magnitude; read as at least that magnitude.
+_SEVERAL = r"数[十百千](?!分之)|数(?=[万亿])"
+# 上亿人, 逾万人, 近千家, 超百万元: a scale word with no digit after a qualifier is one of that scale.
+# Not after 以上/之上/千上 (成千上万)/马上/向上/线上/网上/路上 or 附近/最近/靠近, where 上/近 is no qualifier.
+_SCALE_ONLY = r"(?<=[上逾近超])(?<!以上)(?<!之上)(?<!千上)(?<!马上)(?<!向上)(?<!线上)(?<!网上)(?<!路上)" \
+    r"(?<!附近)(?<!最近)(?<!靠近)" \
+    r"(?:[十百千]?[万亿]|[百千](?![分之]))"
+_NUMBER_RE = re.compile(
+    rf"{_DOUBLING}|百分之(?:{_ARABIC}|{_CHINESE})|{_FRACTION}|{_HALF}|{_SEVERAL}|(?P<scale_only>{_SCALE_ONLY})|{_MIXED}|"
+    rf"{_ARABIC}|{_CHINESE}")
 # A page break between a number and its unit in PDF text: newline, an optional
 # page-number line (`— 7 —`, `- 15 -`, `27`), blank lines.
 _PAGE_GAP = re.compile(r"[ \t\u3000]*(?:\n[ \t\u3000]*(?:[—\-─]+ ?\d{1,3} ?[—\-─]*|\d{1,3})?[ \t\u3000]*)*\n[ \t\u3000]*")
 
 _SCALE_WORDS = tuple(w for w, _ in SCALES)
 _UNITS_LONGEST = sorted(
-    set(MONEY_UNITS + PERCENT_UNITS + MULTIPLE_UNITS + MEASURE_UNITS + SCORE_UNITS + COUNT_UNITS),
+    set(MONEY_UNITS + PERCENT_UNITS + MULTIPLE_UNITS + MEASURE_UNITS + SCORE_UNITS + COUNT_UNITS
+        + LONG_TAIL_COUNT_UNITS + FREQUENCY_UNITS + EDITION_UNITS + TENTHS_UNITS),
     key=len,
     reverse=True,
 )
 _TIME_LONGEST = sorted(TIME_UNITS, key=len, reverse=True)
+_LONG_TAIL = frozenset(LONG_TAIL_COUNT_UNITS)
+_CHINESE_OK = frozenset(COUNT_UNITS + CHINESE_OK_EXTRA)
+# 成 after a number that begins a word, not tenths: 3成员单位, 5成熟, 10成果.
+_CHENG_WORDS = ("成员", "成熟", "成果", "成本", "成效", "成功", "成绩", "成立", "成都", "成品", "成型", "成片",
+                "成为", "成交", "成长", "成就", "成人", "成年", "成色", "成分", "成套", "成规", "成像", "成材",
+                "成不")
+# After an Arabic number, 届 followed by these is an edition (`14届全国人大`), not a count.
+_EDITION_AFTER = ("全会", "中央", "全国", "人大", "政协", "代表", "委员", "党代", "市委", "省委", "县委", "区委",
+                  "中共", "一中", "二中", "三中", "四中", "五中", "六中", "七中", "八中", "九中", "毕业")
+_EDITION_COUNT_BEFORE = re.compile(r"连续(?:举办|举行|召开|获得?)?了?$")
+_PLENUM_AFTER = re.compile(r"[一二三四五六七八九十]+中全会|全国|全会")
 # Pieces that may follow a slash in a compound unit (元/月/人, 人次/年).
 _PER_PIECES = sorted(
     set(COUNT_UNITS + MEASURE_UNITS + ("月", "年", "日", "季度", "人", "户", "辆", "平方米")),
@@ -70,7 +101,10 @@ _PREFIX_APPROX = (
     ("将近", "at_most"), ("接近", "at_most"), ("不足", "at_most"), ("不到", "at_most"),
     ("最多", "at_most"), ("近", "at_most"),
     ("超过", "at_least"), ("逾", "at_least"), ("至少", "at_least"), ("突破", "at_least"),
-    ("多达", "at_least"), ("高达", "at_least"),
+    ("多达", "at_least"), ("高达", "at_least"), ("超", "at_least"),
+    ("不小于", "at_least"), ("不大于", "at_most"), ("不高于", "at_most"),
+    ("≥", "at_least"), ("≧", "at_least"), (">=", "at_least"), ("≤", "at_most"), ("≦", "at_most"),
+    ("<=", "at_most"),
 )
 _SUFFIX_APPROX = (
     ("以上", "at_least"), ("之多", "at_least"), ("有余", "at_least"),
@@ -83,7 +117,9 @@ _SLOGANS = re.compile(
     "两个维护|两个确立|四个意识|四个自信|四个全面|三个代表|两个一百年|八项规定|两个大局|"
     "五位一体|四个铁一般|两学一做|三严三实|两不愁三保障|三大攻坚战|一岗双责|四种形态|"
     "三会一课|五个必谈|六稳|六保|两会|三公经费|“三公”|十四五|十三五|十二五|十一五|"
-    "三去一降一补|双随机、一公开|一网通办|一网统管|两新|两重"
+    "三去一降一补|双随机、一公开|一网通办|一网统管|两新|两重|"
+    # idioms whose numerals meet a measure word (三番五次 -> 五次)
+    "三番五次|三令五申|五湖四海|四面八方|千家万户|千辛万苦|一五一十"
 )
 _CHANGE_VERBS_FOR_BARE = ("增长", "下降", "提高", "降低", "上升", "减少")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -251,6 +287,20 @@ class QuantityGrammar:
             times = Decimal(2) ** int(parse_chinese(raw[-2]))
             return _Candidate(start=start, end=end, number=raw, value=times, value_text=normalize_decimal(times),
                               is_chinese=True, is_percent_words=False, unit="倍", extra={"fixed": "1"})
+        if "分之" in raw and not raw.startswith("百分之"):
+            return self._fraction(raw, start, end)
+        if raw == "一半":
+            return _Candidate(start=start, end=end, number=raw, value=Decimal(50), value_text="50",
+                              is_chinese=True, is_percent_words=False,
+                              extra={"fixed": "1", "kind": "percent"})
+        if raw.startswith("数"):
+            value = parse_chinese("一" + raw[1:]) if len(raw) > 1 else Decimal(1)
+            return _Candidate(start=start, end=end, number=raw, value=value, value_text=normalize_decimal(value),
+                              is_chinese=True, is_percent_words=False, extra={"several": "1", "needs_unit": "1"})
+        if m.group("scale_only"):
+            # the number is empty: the scale word is read with the unit (`逾万人` -> 1 x 万人)
+            return _Candidate(start=start, end=start, number="", value=Decimal(1), value_text="1",
+                              is_chinese=True, is_percent_words=False, extra={"scale_only": "1", "needs_unit": "1"})
         if re.fullmatch(_MIXED, raw):
             return self._mixed(text, raw, start, end)
         percent_words = raw.startswith("百分之")
@@ -289,6 +339,20 @@ class QuantityGrammar:
             is_chinese=is_chinese, is_percent_words=percent_words,
         )
         return cand
+
+    @staticmethod
+    def _fraction(raw: str, start: int, end: int) -> _Candidate | None:
+        """`三分之二` -> 66.67 (%), rounded to hundredths as the annotated gold writes it."""
+        den_text, num_text = raw.split("分之", 1)
+        try:
+            den, num = parse_chinese(den_text), parse_chinese(num_text)
+        except (ValueError, KeyError):
+            return None
+        if den == 0 or num > den:
+            return None
+        value = (num / den * 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        return _Candidate(start=start, end=end, number=raw, value=value, value_text=normalize_decimal(value),
+                          is_chinese=True, is_percent_words=False, extra={"fixed": "1", "kind": "percent"})
 
     @staticmethod
     def _mixed(text: str, raw: str, start: int, end: int) -> _Candidate:
@@ -366,12 +430,20 @@ class QuantityGrammar:
                 q += 1 + len(piece)
             c.unit = unit
             c.end = q
-        elif c.scale:
+        elif c.scale and (not c.extra.get("needs_unit") or self._scale_before_noun(text, c, q)):
             c.end = q
+        elif c.extra.get("needs_unit"):
+            c.reason = "scale-word-without-unit"  # 成千上万, 数十 alone: no figure to report
         else:
             if c.inner_approx:
                 c.end = q
             c.reason = "bare"
+
+    @staticmethod
+    def _scale_before_noun(text: str, c: _Candidate, q: int) -> bool:
+        """上亿市场主体, 近千万家庭: a scale of 万 or more after a qualifier counts the noun after it (unit "")."""
+        return bool(c.extra.get("scale_only")) and ("万" in c.scale or "亿" in c.scale) \
+            and bool(_CJK.match(text[q:q + 1])) and text[q:q + 1] not in "的年月日多余" + _CN_CHARS
 
     @staticmethod
     def _match_unit(text: str, q: int) -> str | None:
@@ -388,6 +460,14 @@ class QuantityGrammar:
                 if u == "天" and text.startswith(("天然", "天气"), q):
                     return None
                 if u == "周" and text.startswith(("周边", "周期"), q):
+                    return None
+                if u == "成" and text.startswith(_CHENG_WORDS, q):
+                    return None
+                if text.startswith(("名次", "位次", "首次", "座次", "席次"), q):
+                    return None  # ranks and 首次 (first time), not counts
+                if u == "家" and text.startswith(("家庭", "家属", "家长"), q):
+                    return None
+                if u in _LONG_TAIL and text.startswith(CLASSIFIER_WORDS, q):
                     return None
                 return u
         return None
@@ -409,6 +489,28 @@ class QuantityGrammar:
             return
         if after2 in ("不漏", "不落", "不缺", "不少"):
             c.reason = "idiom"
+            return
+        if c.extra.get("needs_unit") and c.unit in ("年", "天", "周", "小时", "分钟", "秒", "岁"):
+            c.reason = "time-span"  # 近百年来, 数千年: spans used as time
+            return
+        if c.unit == "届" and self._is_edition(text, c):
+            c.reason = "edition"
+            return
+        if c.unit in ("款", "类", "项") and (
+                (text[c.start - 1:c.start] in ("（", "(") and text[c.end:c.end + 1] in ("）", ")"))
+                or (c.number[:1] in ("0", "０") and len(c.number) > 1 and c.number[1:2] not in (".", "．"))):
+            c.reason = "budget-code"  # 支出功能分类 `（204类）司法（06款）`: a code, not a count
+            return
+        if (c.extra.get("fixed") and c.unit != "倍") and text.startswith(("世纪", "个世纪"), c.end):
+            c.reason = "time-span"  # 不到四分之一世纪
+            return
+        if c.unit in TENTHS_UNITS and (c.value > 10 or c.scale):
+            c.reason = "not-tenths"  # 20成: not a share in tenths
+            return
+        if c.is_chinese and c.unit.split("/", 1)[0] in _LONG_TAIL and c.unit not in _CHINESE_OK \
+                and c.value <= 10 and not c.scale and not c.inner_approx:
+            # 一把手, 两袋, 三堂会审: after Chinese numerals the long tail is mostly idiom
+            c.reason = "chinese-long-tail-classifier"
             return
         if text[max(0, c.start - 2):c.start] == "单价":
             c.reason = "threshold"
@@ -436,7 +538,7 @@ class QuantityGrammar:
         if c.unit in ("类", "个") and _CJK.match(after or " ") and c.unit == "类":
             c.reason = "category"
             return
-        if c.is_chinese and not c.unit and not c.scale and not c.is_percent_words:
+        if c.is_chinese and not c.unit and not c.scale and not c.is_percent_words and not c.extra.get("fixed"):
             c.reason = "bare-chinese"
             return
         if c.is_chinese and c.value == 1 and c.unit in COUNT_UNITS and not c.inner_approx and not c.scale:
@@ -465,6 +567,19 @@ class QuantityGrammar:
                 c.extra["kind"] = "count"
             c.reason = None
 
+    @staticmethod
+    def _is_edition(text: str, c: _Candidate) -> bool:
+        """十九届, 14届全国人大, 2021届: an edition or cohort; 连续举办三届, 举办5届: a count."""
+        if _PLENUM_AFTER.match(text, c.end):
+            return True
+        if c.is_chinese:
+            # 十一届, 举办一届有特色的…: Chinese numerals before 届 are editions or an article
+            return not _EDITION_COUNT_BEFORE.search(text[max(0, c.start - 6):c.start])
+        digits = re.sub(r"\D", "", c.number)
+        if re.fullmatch(r"(19|20)\d\d", digits):
+            return True
+        return text.startswith(_EDITION_AFTER, c.end)
+
     def _to_quantity(self, text: str, c: _Candidate) -> Quantity:
         unit = c.scale + c.unit
         kind = c.extra.get("kind") or self._kind(text, c)
@@ -483,10 +598,14 @@ class QuantityGrammar:
             nunit = "%"
         elif kind == "percent" and c.unit == "":
             nunit = "%"
+        elif c.unit in TENTHS_UNITS:
+            nvalue, nunit = nvalue * 10, "%"
         elif kind == "amount" and c.unit == "" and c.scale:
-            nunit = ""
-        approx = "at_least" if c.inner_approx else "exact"
+            nunit = "元"  # `0.39 万` in a money sentence is 3900 元 (RECORDS.md section 4)
+        approx = "at_least" if c.inner_approx or c.extra.get("several") else "exact"
         qualifier = None
+        if c.extra.get("scale_only") and text[c.start - 1:c.start] == "上":
+            approx, qualifier = "at_least", "上"  # 上亿人: reaching a hundred million
         pre = text[max(0, c.start - 4):c.start].rstrip(" \t\u3000")
         for word, a in _PREFIX_APPROX:
             if pre.endswith(word):
