@@ -134,14 +134,14 @@ def loss_of(outputs: dict[str, torch.Tensor], batch: list[Example], config: Mode
 
 def train_model(model: RecordModel, examples: list[Example], config: ModelConfig, epochs: int, lr: float,
                 batch_tokens: int, seed: int, pad_id: int, device: torch.device,
-                after_epoch: Callable[[int], None] | None = None) -> None:
+                after_epoch: Callable[[int], None] | None = None, head_lr_scale: float = 20.0) -> None:
     from tqdm import tqdm
 
     by_feat = {id(ex.features): ex for ex in examples}
     groups = [[by_feat[id(f)] for f in b] for b in batches([ex.features for ex in examples], batch_tokens)]
     head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
     enc_params = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
-    opt = torch.optim.AdamW([{"params": enc_params, "lr": lr}, {"params": head_params, "lr": lr * 20}],
+    opt = torch.optim.AdamW([{"params": enc_params, "lr": lr}, {"params": head_params, "lr": lr * head_lr_scale}],
                             weight_decay=0.01)
     total = epochs * len(groups)
     warmup = max(1, total // 20)
@@ -408,8 +408,10 @@ def _train(args: argparse.Namespace, stage: Path) -> None:
         epochs.append({"epoch": epoch, "dev_record_f1": {g: s["record"]["f1"] for g, s in scores.items()}})
         print(f"epoch {epoch} dev record F1: {_summary(scores)}", flush=True)
 
+    # Fresh heads learn at 20x the encoder's rate; trained ones (--init) at the same rate, since Adam
+    # moves every weight by about the learning rate a step and 20x would undo what they learnt.
     train_model(model, examples, config, args.epochs, args.lr, args.batch_tokens, args.seed,
-                tokenizer.token_to_id("<pad>"), device, after_epoch)
+                tokenizer.token_to_id("<pad>"), device, after_epoch, head_lr_scale=1.0 if args.init else 20.0)
     model.to("cpu")
 
     config.save(stage / "config.json")
