@@ -124,7 +124,8 @@ def archive(tmp_path_factory) -> dict:
             tar.addfile(info, io.BytesIO(data))
     (root / "broken.zip").write_bytes(b"PK\x03\x04" + bytes(rng.randrange(256) for _ in range(300)))
     inputs = [str(inbox), str(root / "bundle.zip"), str(root / "bundle.tar.gz"), str(root / "broken.zip")]
-    expected = 80 + 20 + 8 + 5 + 2 + 6 + 1 + 40 + 15 + 30 + 1
+    # every archive entry is a row (issue 13): the __MACOSX junk too, skipped with E019
+    expected = 80 + 20 + 8 + 5 + 2 + 6 + 1 + 40 + 15 + 30 + 1 + 1
     return {"root": root, "inputs": inputs, "expected": expected, "inbox": inbox}
 
 
@@ -163,7 +164,9 @@ def test_discovery_lists_every_document_once(archive):
     keys = [(d.source, d.member) for d in docs]
     assert len(keys) == len(set(keys)) == archive["expected"] >= 200
     names = {d.name for d in docs}
-    assert ".hidden.txt" not in names and "._zip_00.txt" not in names
+    assert ".hidden.txt" not in names  # hidden files in folders are left out
+    junk = [d for d in docs if d.name == "._zip_00.txt"]  # in an archive, a row refused as hidden
+    assert len(junk) == 1 and junk[0].refusal is not None and junk[0].refusal.code == "E019"
     assert len(nested_text) == 15 and all(t.strip() for t in nested_text)
     tarred = [d for d in docs if d.source.endswith("bundle.tar.gz")]
     assert len(tarred) == 30
@@ -178,7 +181,8 @@ def test_every_document_done_or_failed_with_its_reason(archive, full_run):
     by_name = {d[2]: d for d in docs}
     failed = {d[2]: d[8] for d in docs if d[7] == "failed"}
     assert failed == EXPECTED_FAILURES
-    assert all(d[7] == "done" for d in docs if d[2] not in EXPECTED_FAILURES)
+    assert {d[2]: d[8] for d in docs if d[7] == "skipped"} == {"._zip_00.txt": "E019"}
+    assert all(d[7] == "done" for d in docs if d[2] not in EXPECTED_FAILURES and d[7] != "skipped")
     assert {d[5] for d in docs if d[7] == "done"} == {"text", "docx", "html", "pdf"}
     # the duplicate is a document of its own, with the same content and the same records
     original, copy = by_name["utf8_000.txt"], by_name["copy_of_utf8_000.txt"]
@@ -208,7 +212,8 @@ def test_rerun_skips_retry_failed_and_force(archive, full_run, tmp_path):
     assert p.returncode == 0, p.stderr.decode()
     out = p.stdout.decode()
     assert f"{n} documents; done 0, skipped {n}, failed 0" in out
-    assert f"{n - n_failed} already done with the same content and model, {n_failed} failed before" in out
+    assert (f"{n - n_failed - 1} already done with the same content and model, {n_failed} failed before "
+            "(--retry-failed retries them), 1 refused before") in out
     assert db_rows(db) == before
 
     bad = archive["inbox"] / "bad"
@@ -261,8 +266,13 @@ def test_sigkill_midway_then_resume_matches_uninterrupted_run(archive, full_run,
     p = run_cli("annotate", *archive["inputs"], "--out", str(db), "--workers", "2", "--model", "rules")
     assert p.returncode == 0, p.stderr.decode()
     n_failed = sum(1 for d in partial_docs if d[7] == "failed")
+    n_refused = sum(1 for d in partial_docs if d[7] == "skipped")
     assert f"skipped {len(partial_docs)}" in p.stdout.decode()
-    assert f"{len(partial_docs) - n_failed} already done" in p.stdout.decode()
+    assert f"{len(partial_docs) - n_failed - n_refused} already done" in p.stdout.decode()
+    # the killed run was left 'running'; the resuming run, holding the lock, marked it
+    with sqlite3.connect(db) as conn:
+        assert [state for (state,) in conn.execute("SELECT state FROM runs ORDER BY id")] == [
+            "interrupted", "finished"]
     assert db_rows(db) == db_rows(full_run)
 
 

@@ -124,6 +124,7 @@ def test_a_nested_2_gib_bomb_is_refused_with_bounded_memory(tmp_path):
         time.sleep(0.02)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()
+    print(f"bomb {bomb.stat().st_size / MiB:.1f} MiB on disk; annotate peaked at {peak / MiB:.0f} MiB RSS")
     assert peak < 500 * MiB, f"annotate peaked at {peak / MiB:.0f} MiB"
     rows = document_rows(db)
     assert rows["good.txt"] == ("done", None)

@@ -500,13 +500,13 @@ class BulkSummary(BaseModel):
     def render(self) -> str:
         lines = [
             f"{'interrupted' if self.interrupted else 'finished'} in {self.elapsed_seconds:.1f} s: "
-            f"{self.total} entries; done {self.done}, skipped {self.skipped}, failed {self.failed}, "
-            f"refused {self.refused}; {self.records} records",
+            f"{self.total} documents; done {self.done}, skipped {self.skipped}, failed {self.failed}"
+            f"{f', refused {self.refused}' if self.refused else ''}; {self.records} records",
         ]
         if self.skipped:
             lines.append(f"skipped: {self.skipped_done} already done with the same content and model, "
-                         f"{self.skipped_failed} failed before (--retry-failed retries them), "
-                         f"{self.skipped_refused} refused before")
+                         f"{self.skipped_failed} failed before (--retry-failed retries them)"
+                         + (f", {self.skipped_refused} refused before" if self.skipped_refused else ""))
         if self.refused:
             lines.append("refused (not documents; status 'skipped' in the database): "
                          + ", ".join(f"{code} {n}" for code, n in sorted(self.refused_codes.items())))

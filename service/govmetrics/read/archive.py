@@ -403,13 +403,15 @@ def _spill(entry: _Entry, label: str, limit: int, budget: _Budget) -> Iterator[I
     allowed = min(limit, budget.left)
     with tempfile.TemporaryFile(prefix="govmetrics-nested-") as spill:
         copied = 0
-        with entry.open() as stream:
-            while chunk := stream.read(min(SPILL_CHUNK, allowed - copied + 1)):
-                copied += len(chunk)
-                if copied > allowed:
-                    raise too_big(f"more than {limit}") if allowed == limit else budget.error(label)
-                spill.write(chunk)
-        budget.used += copied
+        try:
+            with entry.open() as stream:
+                while chunk := stream.read(min(SPILL_CHUNK, allowed - copied + 1)):
+                    copied += len(chunk)
+                    if copied > allowed:
+                        raise too_big(f"more than {limit}") if allowed == limit else budget.error(label)
+                    spill.write(chunk)
+        finally:
+            budget.used += copied  # what was read counts, refused or not
         spill.seek(0)
         yield spill
 
