@@ -157,7 +157,7 @@ def test_discovery_lists_every_document_once(archive):
     from govmetrics.read.archive import iter_documents
 
     docs, nested_text = [], []
-    for doc in iter_documents(archive["inputs"] + [archive["inputs"][0]], max_bytes=10**7):
+    for doc in iter_documents(archive["inputs"] + [archive["inputs"][0]], 10**7):
         docs.append(doc)
         if doc.member.startswith("reports/nested.zip!/"):  # read() is valid until the iterator moves on
             nested_text.append(doc.read().decode("utf-8"))
@@ -343,10 +343,13 @@ def test_export_formats_hold_every_record(full_run, tmp_path):
     import openpyxl
     import pandas as pd
 
+    from govmetrics.bulk.export import spreadsheet_safe
     from govmetrics.bulk.store import RECORD_COLUMNS
 
     _, records = db_rows(full_run)
     expected = sorted((r[0], r[1], r[2], r[4], r[9]) for r in records)  # key, index, text, normalized value
+    # csv and xlsx: text that starts like a formula ("-0.5个百分点") has a leading ' (issue 13)
+    in_sheets = sorted((a, b, i, spreadsheet_safe(t), spreadsheet_safe(v)) for a, b, i, t, v in expected)
 
     def keyed(frame) -> list[tuple]:
         return sorted(zip(frame["source"], frame["member"].fillna(""), frame["record_index"].astype(int),
@@ -363,9 +366,9 @@ def test_export_formats_hold_every_record(full_run, tmp_path):
     csv_frame = pd.read_csv(paths["csv"], encoding="utf-8-sig", dtype={"normalized_value": str, "member": str})
     jsonl_frame = pd.read_json(paths["jsonl"], lines=True, dtype={"normalized_value": str})
     parquet_frame = pd.read_parquet(paths["parquet"])
-    for frame in (csv_frame, jsonl_frame, parquet_frame):
+    for frame, want in ((csv_frame, in_sheets), (jsonl_frame, expected), (parquet_frame, expected)):
         assert set(RECORD_COLUMNS) <= set(frame.columns) and {"source", "member", "sha256", "model_version"} <= set(frame.columns)
-        assert keyed(frame) == expected
+        assert keyed(frame) == want
 
     book = openpyxl.load_workbook(paths["xlsx"], read_only=True)
     assert book.sheetnames == ["records", "checks", "documents"]
@@ -373,15 +376,15 @@ def test_export_formats_hold_every_record(full_run, tmp_path):
     header = list(rows[0])
     got = sorted((r[header.index("source")], r[header.index("member")] or "", r[header.index("record_index")],
                   r[header.index("text")], r[header.index("normalized_value")]) for r in rows[1:])
-    assert got == expected
+    assert got == in_sheets
     assert list(next(book["checks"].iter_rows(values_only=True)))[-6:] == ["kind", "check_status", "records",
                                                                           "stated", "computed", "message"]
 
     docs_csv = tmp_path / "documents.csv"
     assert run_cli("export", str(full_run), "--format", "csv", "--table", "documents", "--out", str(docs_csv)).returncode == 0
     documents = pd.read_csv(docs_csv, encoding="utf-8-sig")
-    assert sorted(documents["status"].value_counts().items()) == [("done", len(documents) - len(EXPECTED_FAILURES)),
-                                                                 ("failed", len(EXPECTED_FAILURES))]
+    assert sorted(documents["status"].value_counts().items()) == [
+        ("done", len(documents) - len(EXPECTED_FAILURES) - 1), ("failed", len(EXPECTED_FAILURES)), ("skipped", 1)]
 
 
 def test_export_refuses_what_is_not_a_results_database(tmp_path):
@@ -442,7 +445,7 @@ def test_zip_member_names_in_gbk_and_oversized_members(tmp_path):
     path = tmp_path / "windows.zip"
     path.write_bytes(raw.replace(b"XXXX.txt", "报告.txt".encode("gbk")))
     seen = {}
-    for doc in iter_documents([path], max_bytes=1000):
+    for doc in iter_documents([path], 1000):
         try:
             seen[doc.member] = doc.read().decode("utf-8")
         except GovMetricsError as exc:
