@@ -461,3 +461,22 @@ def _aligned(align, words, text):
         return align(words, text)
     except ValueError:  # words that do not fit the text (E194): both must refuse
         return "E194"
+
+
+def test_archives_nested_too_deep_are_one_failed_row(tmp_path):
+    from govmetrics.read.archive import MAX_NESTING, iter_documents
+
+    data = GOOD_TEXT
+    name = "deepest.txt"
+    for level in range(MAX_NESTING + 1):  # one level more than allowed
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            z.writestr(name, data)
+        data, name = buf.getvalue(), f"level_{level}.zip"
+    path = tmp_path / "deep.zip"
+    path.write_bytes(data)
+    docs = list(iter_documents([path], 10**6))
+    assert len(docs) == 1
+    with pytest.raises(Exception) as caught:
+        docs[0].read()
+    assert caught.value.code == "E061" and docs[0].member.count("!/") == MAX_NESTING - 1
