@@ -9,7 +9,7 @@
     govmetrics audit evaluate [--max-mutations N] [--seed S] [--json]
     govmetrics serve [--host 127.0.0.1] [--port 8000] [--model rules|DIR] [--max-text-bytes N] ...
     govmetrics annotate INPUT... --out results.db [--workers N] [--engine local|ray] [--retry-failed] [--force]
-                       [--doc-timeout SECONDS]
+                       [--doc-timeout SECONDS] [--max-bytes N] [--max-nested-bytes N] [--max-archive-bytes N]
     govmetrics export results.db --format jsonl|csv|xlsx|parquet --out FILE [--table records|checks|documents]
 
 Errors about the input are one line each on stderr, never a traceback; the
@@ -92,7 +92,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     for path in paths:
         try:
             if path == "-":
-                data = sys.stdin.buffer.read()
+                data = _read_stdin()
                 if not data.strip():
                     raise GovMetricsError.make("E002", name="stdin")
                 text, _ = decode_text(data, "stdin")
@@ -127,6 +127,16 @@ def cmd_extract(args: argparse.Namespace) -> int:
         json.dump(results, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
     return 1 if failed else 0
+
+
+def _read_stdin() -> bytes:
+    """Standard input's bytes; closed (`<&-`) is one line (E062), not a traceback."""
+    if sys.stdin is None:  # Python sets it to None when descriptor 0 was closed at start
+        raise GovMetricsError.make("E062", name="stdin")
+    try:
+        return sys.stdin.buffer.read()
+    except (OSError, ValueError):  # closed after start: EBADF, or "I/O operation on closed file"
+        raise GovMetricsError.make("E062", name="stdin") from None
 
 
 def _report_dropped(meta: dict[str, Any], doc: str) -> None:
@@ -289,7 +299,8 @@ def cmd_annotate(args: argparse.Namespace) -> int:
             options = WorkerOptions(args.model, max_bytes, time_limit)
             engine = make_engine(args.engine, args.workers, options, args.address)
             summary = BulkAnnotator(store, engine, retry_failed=args.retry_failed, force=args.force,
-                                    max_bytes=max_bytes).run(args.inputs)
+                                    max_bytes=max_bytes, max_nested_bytes=args.max_nested_bytes,
+                                    max_archive_bytes=args.max_archive_bytes).run(args.inputs)
     except GovMetricsError as exc:
         _err(exc.message)
         return 2
@@ -319,6 +330,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _byte_count(text: str) -> int:
+    """A limit in bytes: a whole number, 0 or more (`--max-bytes -1` is refused, not read as "no limit")."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of bytes (0 or more)")
+    return int(text)
+
+
 def _positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
@@ -345,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("extract", help="extract records from files (txt in any Chinese encoding, docx, pdf, html)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="input files; - reads standard input")
     p.add_argument("--format", choices=("jsonl", "json", "table"), default="jsonl")
-    p.add_argument("--max-bytes", type=int, default=None, help="refuse files larger than this (default 20 MB)")
+    p.add_argument("--max-bytes", type=_byte_count, default=None, help="refuse files larger than this (default 20 MB)")
     p.add_argument("--model", default=None,
                    help="model folder, or 'rules' for the rule baseline (default: the shipped model, GOVMETRICS_MODEL)")
     p.add_argument("--min-confidence", type=float, default=None,
@@ -425,7 +443,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="model folder, or 'rules' for the rule baseline (default: shipped model)")
     p.add_argument("--retry-failed", action="store_true", help="retry documents that failed in an earlier run")
     p.add_argument("--force", action="store_true", help="redo every document, done or not")
-    p.add_argument("--max-bytes", type=int, default=None, help="refuse documents larger than this (default 20 MB)")
+    p.add_argument("--max-bytes", type=_byte_count, default=None,
+                   help="refuse documents larger than this, at any depth in an archive (default 20 MB, "
+                   "or GOVMETRICS_MAX_BYTES)")
+    p.add_argument("--max-nested-bytes", type=_byte_count, default=None,
+                   help="refuse an archive inside an archive larger than this; it is spilled to a temporary file "
+                   "(default 1 GiB, or GOVMETRICS_MAX_NESTED_BYTES)")
+    p.add_argument("--max-archive-bytes", type=_byte_count, default=None,
+                   help="read at most this many bytes from one input archive, at every depth together; the "
+                   "entries past it are failed, E058 (default 4 GiB, or GOVMETRICS_MAX_ARCHIVE_BYTES)")
     p.add_argument("--doc-timeout", type=_non_negative_float, default=None, metavar="SECONDS",
                    help="give up on a document after this many seconds and record it as failed (E057); 0: no limit "
                    "(default 300, or GOVMETRICS_DOC_TIMEOUT)")
@@ -449,6 +475,10 @@ def main(argv: list[str] | None = None) -> int:
         args = argparse.Namespace(func=cmd_train, train_args=argv[1:])
     else:
         args = build_parser().parse_args(argv)
+    if sys.stdout is None and args.func is not cmd_serve:
+        # `>&-`: Python sets sys.stdout to None; say so before any work, instead of a traceback after it
+        _err(GovMetricsError.make("E063").message)
+        return 2
     try:
         return int(args.func(args))
     except GovMetricsError as exc:  # set-up errors raised before any input was read (E030, E034, ...)

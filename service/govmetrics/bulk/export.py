@@ -2,7 +2,9 @@
 
 Formats: `jsonl`, `csv` (UTF-8 with BOM, so Excel and WPS read the Chinese
 text), `xlsx` (openpyxl; sheets "records", "checks" and "documents") and
-`parquet` (pyarrow). Rows are streamed from the database: memory does not grow
+`parquet` (pyarrow). In the spreadsheet formats (csv, xlsx) text that starts
+like a formula is written with a leading `'` (`spreadsheet_safe`); jsonl and
+parquet keep every value exact. Rows are streamed from the database: memory does not grow
 with the number of records (xlsx in write-only mode; Parquet in row groups).
 Figures stay the exact decimal strings of RECORDS.md in every format.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
@@ -35,6 +38,24 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "checks": (*DOCUMENT_COLUMNS, "check_index", *(f"check_{c}" if c in DOCUMENT_COLUMNS else c for c in CHECK_COLUMNS)),
     "documents": DOCUMENT_COLUMNS,
 }
+
+
+# A cell starting with one of these runs as a formula in Excel, WPS and LibreOffice (a tab or CR before one too).
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """`value` as a spreadsheet cell that cannot run: text starting like a formula gets a leading `'`.
+
+    The one guard for every spreadsheet format (csv, xlsx), as the web page's
+    own CSV does (static/app.js): an archive member named `=HYPERLINK(...).txt`
+    or a record text `=1+2` stays text. A plain number (`-5`, the decimal
+    strings of RECORDS.md) is left as it is: it runs nothing.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_LEADS) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 def iter_rows(store: ResultStore, table: Table) -> Iterator[tuple[Any, ...]]:
@@ -67,7 +88,7 @@ def _write_csv(store: ResultStore, table: Table, out: Path) -> int:
         writer = csv.writer(f)
         writer.writerow(COLUMNS[table])
         for row in iter_rows(store, table):
-            writer.writerow(row)
+            writer.writerow([spreadsheet_safe(v) for v in row])
             n += 1
     return n
 
@@ -85,8 +106,10 @@ def _write_xlsx(store: ResultStore, out: Path) -> dict[str, int]:
         sheet = book.create_sheet(table)
         sheet.append(list(COLUMNS[table]))
         for row in iter_rows(store, table):
-            # Control characters from PDF text are not allowed in xlsx cells.
-            sheet.append([ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in row])
+            # Control characters from PDF text are not allowed in xlsx cells; removed before the formula
+            # guard, so that "\x01=cmd" cannot become "=cmd" after it.
+            sheet.append([spreadsheet_safe(ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v)
+                          for v in row])
     book.save(out)
     return counts
 

@@ -48,6 +48,31 @@ def _record_column_type(column: str) -> str:
     return "REAL" if column == "confidence" else "TEXT"
 
 
+def _documents_table(table: str, statuses: tuple[str, ...]) -> str:
+    allowed = ", ".join(f"'{s}'" for s in statuses)
+    return f"""CREATE TABLE {table} (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            member TEXT NOT NULL DEFAULT '',
+            name TEXT NOT NULL,
+            sha256 TEXT,
+            size INTEGER,
+            reader TEXT,
+            chars INTEGER,
+            status TEXT NOT NULL CHECK (status IN ({allowed})),
+            error_code TEXT,
+            error TEXT,
+            record_count INTEGER NOT NULL DEFAULT 0,
+            model_name TEXT NOT NULL,
+            model_version TEXT NOT NULL,
+            read_seconds REAL,
+            extract_seconds REAL,
+            finished_at TEXT NOT NULL,
+            run_id INTEGER REFERENCES runs(id),
+            UNIQUE (source, member)
+        )"""
+
+
 # Schema versions, in order; `PRAGMA user_version` says how many have been applied.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -67,27 +92,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             records INTEGER NOT NULL DEFAULT 0,
             elapsed_seconds REAL
         )""",
-        """CREATE TABLE documents (
-            id INTEGER PRIMARY KEY,
-            source TEXT NOT NULL,
-            member TEXT NOT NULL DEFAULT '',
-            name TEXT NOT NULL,
-            sha256 TEXT,
-            size INTEGER,
-            reader TEXT,
-            chars INTEGER,
-            status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
-            error_code TEXT,
-            error TEXT,
-            record_count INTEGER NOT NULL DEFAULT 0,
-            model_name TEXT NOT NULL,
-            model_version TEXT NOT NULL,
-            read_seconds REAL,
-            extract_seconds REAL,
-            finished_at TEXT NOT NULL,
-            run_id INTEGER REFERENCES runs(id),
-            UNIQUE (source, member)
-        )""",
+        _documents_table("documents", ("done", "failed")),
         "CREATE TABLE records (document_id INTEGER NOT NULL REFERENCES documents(id), "
         "record_index INTEGER NOT NULL, "
         + ", ".join(f'"{c}" {_record_column_type(c)}' for c in RECORD_COLUMNS)
@@ -99,6 +104,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (document_id, check_index)
         )""",
         "CREATE INDEX documents_status ON documents(status)",
+    ),
+    (
+        # status 'skipped': an archive entry that is not a document (a link, a device, an unsafe path), with
+        # its reason code. SQLite cannot change a CHECK constraint in place: the table is rebuilt.
+        _documents_table("documents_v2", ("done", "failed", "skipped")),
+        "INSERT INTO documents_v2 SELECT * FROM documents",
+        "DROP TABLE documents",
+        "ALTER TABLE documents_v2 RENAME TO documents",
+        "CREATE INDEX documents_status ON documents(status)",
+        "ALTER TABLE runs ADD COLUMN refused INTEGER NOT NULL DEFAULT 0",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -114,7 +129,7 @@ class DocumentOutcome(BaseModel):
     size: int | None = None
     reader: str | None = None
     chars: int | None = None
-    status: Literal["done", "failed"]
+    status: Literal["done", "failed", "skipped"]
     error_code: str | None = None
     error: str | None = None
     model_name: str
@@ -181,6 +196,7 @@ class ResultStore:
 
     def __init__(self, path: str | Path, readonly: bool = False) -> None:
         self.path = Path(path)
+        self._lock: Any = None
         try:
             if readonly:
                 if not self.path.is_file():
@@ -204,11 +220,15 @@ class ResultStore:
         if version == SCHEMA_VERSION:
             return
         if readonly:
+            if version >= 1:  # an older schema reads the same (later versions only widen it)
+                return
             raise GovMetricsError.make("E053", path=str(self.path), cause="not a govmetrics results database")
         if version == 0 and self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
             raise GovMetricsError.make("E053", path=str(self.path), cause="a database of something else")
         self.conn.execute("BEGIN IMMEDIATE")
         try:
+            # read again under the write lock: another process may have migrated while we waited for it
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
             for statements in MIGRATIONS[version:]:
                 for statement in statements:
                     self.conn.execute(statement)
@@ -222,10 +242,48 @@ class ResultStore:
     def files(self) -> frozenset[Path]:
         """The database's own files, never to be annotated as documents."""
         base = self.path.resolve()
-        return frozenset([base, *(base.with_name(base.name + end) for end in ("-wal", "-shm", "-journal"))])
+        return frozenset([base, *(base.with_name(base.name + end) for end in ("-wal", "-shm", "-journal", ".lock"))])
+
+    def lock_for_run(self) -> None:
+        """Hold the database for one `annotate` run, or refuse at once (E060) when another process holds it.
+
+        An advisory lock (flock) on `<database>.lock`, which holds the holder's
+        process id for the message. The kernel drops it when the process ends,
+        however it ends (kill -9 included), so a lock is never left stale.
+        Two runs would otherwise both redo every document.
+        """
+        import fcntl
+        import os
+
+        if self._lock is not None:
+            return
+        path = self.path.with_name(self.path.name + ".lock")
+        handle = open(path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise GovMetricsError.make("E060", path=str(self.path), pid=holder) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock = handle
+
+    def mark_stale_runs(self) -> int:
+        """Runs still `running` while we hold the lock were killed (kill -9, power cut): mark them `interrupted`."""
+        if self._lock is None:
+            raise RuntimeError("mark_stale_runs needs lock_for_run first")
+        cur = self.conn.execute("UPDATE runs SET state = 'interrupted' WHERE state = 'running'")
+        return int(cur.rowcount)
 
     def close(self) -> None:
         self.conn.close()
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
 
     def __enter__(self) -> "ResultStore":
         return self
@@ -243,9 +301,10 @@ class ResultStore:
     def finish_run(self, run_id: int, state: str, counts: dict[str, int], elapsed: float,
                    model: dict[str, str] | None) -> None:
         self.conn.execute(
-            "UPDATE runs SET finished_at = ?, state = ?, done = ?, skipped = ?, failed = ?, records = ?, "
+            "UPDATE runs SET finished_at = ?, state = ?, done = ?, skipped = ?, failed = ?, refused = ?, records = ?, "
             "elapsed_seconds = ?, model_name = ?, model_version = ? WHERE id = ?",
             (_now(), state, counts.get("done", 0), counts.get("skipped", 0), counts.get("failed", 0),
+             counts.get("refused", 0),
              counts.get("records", 0), elapsed, (model or {}).get("name"), (model or {}).get("version"), run_id))
 
     # -- documents ----------------------------------------------------------
