@@ -58,3 +58,15 @@ def test_validator_catches_overlap(corpus):
     doc = copy.deepcopy(next(d for d in corpus if len(d.records) > 1))
     doc.records.append(copy.deepcopy(doc.records[0]))
     assert any("overlap" in e for e in check_doc(doc))
+
+
+def test_splits_file_agrees_with_the_documents(corpus):
+    # apply_splits() rewrites every document's split from annotations/splits.json: the two must agree,
+    # or running it would move documents between splits (and test documents into training).
+    import json
+
+    from govmetrics_training.corpus_stats import SPLITS_FILE
+
+    spec = json.loads(SPLITS_FILE.read_text(encoding="utf-8"))
+    where = {doc_id: split for split, ids in spec.items() for doc_id in ids}
+    assert {d.id: d.split for d in corpus} == {d.id: where.get(d.id, "train") for d in corpus}
