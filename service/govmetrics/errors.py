@@ -39,6 +39,11 @@ class Errors:
     E047 = "no such endpoint: {method} {path}"
     E048 = "method {method} is not allowed for {path}"
     E049 = "internal error; the service logged it as request {request_id}"
+    # The HTTP service under hostile input and overload (issue 13).
+    E070 = "the request body did not arrive within {seconds:g} s (GOVMETRICS_BODY_TIMEOUT)"
+    E071 = ("gave up after {seconds:g} s: the extraction did not finish within GOVMETRICS_REQUEST_TIMEOUT; "
+            "send smaller documents or fewer per request")
+    E072 = "the client disconnected before the request was answered"
     # Bulk annotation (service/govmetrics/bulk/engine.py, archive.py, store.py, export.py).
     E050 = "{name}: cannot read the archive: {cause}"
     E051 = "{name}: the worker process died on this document, twice (a crash in a reader or out of memory)"

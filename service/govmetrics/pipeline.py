@@ -195,6 +195,7 @@ def build_pipeline(settings: Settings | None = None, segmenter: str | None = Non
     segmenter = segmenter or ("pkuseg" if model == "rules" else "char")
     config = {"nlp": {"tokenizer": {"@tokenizers": "spacy.zh.ChineseTokenizer", "segmenter": segmenter}}}
     nlp = spacy.blank("zh", config=config)
+    nlp.max_length = settings.max_chars  # spaCy's own 1,000,000 would turn a longer text the limits allow into E088
     if segmenter == "pkuseg":
         pkuseg_dir = Path(settings.pkuseg_model)
         if not (pkuseg_dir / "features.pkl").exists() and not (pkuseg_dir / "features.msgpack").exists():
