@@ -5,7 +5,7 @@
 #
 # Starts `govmetrics serve` (the shipped model) on a free 127.0.0.1 port, waits for /readyz, runs
 # every check schemathesis has (server errors, schema, status codes, content types, headers, ...)
-# with a fixed seed, then stops the server. Exit status: schemathesis's (0 = no failure).
+# with a fixed seed and bench/schemathesis.toml, then stops the server. Exit status: schemathesis's (0 = no failure).
 # PYTHON picks the interpreter (default .venv/bin/python); schemathesis must be importable by it, or
 # set SCHEMATHESIS to a schemathesis executable from another environment (it only talks HTTP).
 # Reports (JUnit XML, JSON) and the server log go to ${REPORT_DIR:-schemathesis-report}.
@@ -32,7 +32,7 @@ done
 
 # --max-time bounds the run; --request-timeout keeps one slow case from stalling it.
 status=0
-timeout $((MAX_SECONDS + 60)) $SCHEMATHESIS run "$URL/openapi.json" \
+timeout $((MAX_SECONDS + 60)) $SCHEMATHESIS --config-file bench/schemathesis.toml run "$URL/openapi.json" \
   --checks all --max-examples "$MAX_EXAMPLES" --max-time "$MAX_SECONDS" --seed 13 --workers 1 \
   --generation-database none --request-timeout 60 --no-color \
   --report junit,json --report-dir "$REPORT_DIR" || status=$?

@@ -223,6 +223,11 @@ def test_multipart_schema_requires_the_file(api_server):
         schema = spec["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
         assert schema["required"] == [part] and part in schema["properties"]
         assert {"408", "504"} <= set(spec["paths"][path]["post"]["responses"])
+    # What the service accepts, so that schema-valid requests are not refused (schemathesis' check).
+    assert spec["components"]["schemas"]["BatchRequest"]["properties"]["documents"]["maxItems"] == 16
+    batch = spec["paths"]["/v1/extract/batch"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert batch["schema"]["properties"]["files"]["maxItems"] == 16
+    assert batch["encoding"]["options"]["contentType"] == "application/json"
 
 
 class _Kept(logging.Handler):
@@ -288,3 +293,13 @@ def test_pages_work_under_the_content_security_policy(api_server):
             browser.close()
     violations = [m for m in console if "Content Security Policy" in m]
     assert not violations, violations
+
+
+def test_request_fields_are_not_coerced(api_server):
+    """The schema says boolean: 0 or "true" is refused, as schemathesis' negative cases expect."""
+    for options in ({"include_text": 0}, {"include_text": "true"}):
+        response = httpx.post(api_server.url + "/v1/extract", json={"text": SENTENCE, "options": options})
+        assert_error(response, 422, "E041")
+    response = httpx.post(api_server.url + "/v1/extract/batch", files={"files": ("a.txt", SENTENCE.encode())},
+                          data={"options": '{"include_text": 1}'})
+    assert_error(response, 422, "E041")

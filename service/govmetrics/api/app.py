@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import hashlib
 from importlib import resources
 import json
@@ -340,11 +341,13 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 def _request_body(model: type[BaseModel], multipart: dict[str, Any], required: str) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {
         "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}},
-        "multipart/form-data": {"schema": {"type": "object", "properties": multipart, "required": [required]}},
+        "multipart/form-data": {"schema": {"type": "object", "properties": multipart, "required": [required]},
+                                # the options part is JSON text, so that generated requests send JSON there
+                                "encoding": {"options": {"contentType": "application/json"}}},
     }}}
 
 
-_OPTIONS_FIELD = {"type": "string", "description": "JSON 格式的选项，如 {\"include_text\": true}"}
+_OPTIONS_FIELD = {"$ref": "#/components/schemas/ExtractOptions", "description": "JSON 格式的选项，如 {\"include_text\": true}"}
 EXTRACT_BODY = _request_body(ExtractRequest, {
     "file": {"type": "string", "format": "binary", "description": "txt（任意中文编码）、docx、pdf、html 文件"},
     "doc": {"type": "string", "description": "文档名称（默认取文件名）"}, "options": _OPTIONS_FIELD}, "file")
@@ -572,15 +575,21 @@ def security_headers(docs_html: str) -> list[tuple[bytes, bytes]]:
     return [(b"x-content-type-options", b"nosniff"), (b"content-security-policy", csp.encode())]
 
 
-def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+def _openapi(app: FastAPI, settings: ServiceSettings) -> Callable[[], dict[str, Any]]:
     def build() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            # A copy: the routes' openapi_extra dicts are shared by every app built in this process.
+            schema = copy.deepcopy(get_openapi(title=app.title, version=app.version, description=app.description,
+                                               routes=app.routes))
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             for model in (ExtractRequest, BatchRequest):  # bodies read by hand, so FastAPI did not collect them
                 js = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 components.update(js.pop("$defs", {}))
                 components[model.__name__] = js
+            # This service's batch limit, so that the schema describes what it accepts.
+            components["BatchRequest"]["properties"]["documents"]["maxItems"] = settings.max_batch
+            multipart = schema["paths"]["/v1/extract/batch"]["post"]["requestBody"]["content"]["multipart/form-data"]
+            multipart["schema"]["properties"]["files"].update(minItems=1, maxItems=settings.max_batch)
             app.openapi_schema = schema
         return app.openapi_schema
     return build
@@ -623,5 +632,5 @@ def create_app(settings: ServiceSettings | None = None, load_model: bool = True)
     app.add_middleware(RequestGuard, max_body=settings.max_request_bytes, body_timeout_s=settings.body_timeout_s,
                        headers=security_headers(docs_page.body.decode()))
     _install_error_handlers(app, settings)
-    app.openapi = _openapi(app)  # type: ignore[method-assign]
+    app.openapi = _openapi(app, settings)  # type: ignore[method-assign]
     return app
