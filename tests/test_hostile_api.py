@@ -29,9 +29,16 @@ CHROMIUM = Path(os.environ.get("GOVMETRICS_CHROMIUM", "/usr/bin/chromium"))
 
 @pytest.fixture(scope="module")
 def strict_server():
-    """Small time limits and a small character limit, from the environment."""
-    env = {"GOVMETRICS_REQUEST_TIMEOUT": "2", "GOVMETRICS_BODY_TIMEOUT": "2", "GOVMETRICS_MAX_CHARS": "100000"}
+    """A short body time limit and a small character limit, from the environment."""
+    env = {"GOVMETRICS_BODY_TIMEOUT": "2", "GOVMETRICS_MAX_CHARS": "100000"}
     with ServiceProcess.running(env=env) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def hurried_server():
+    """GOVMETRICS_REQUEST_TIMEOUT=3; its own server, as ordinary requests on a loaded machine can take that long."""
+    with ServiceProcess.running(env={"GOVMETRICS_REQUEST_TIMEOUT": "3"}) as server:
         yield server
 
 
@@ -165,34 +172,35 @@ def test_client_leaving_mid_upload_is_one_log_line(api_server):
 # ---------------------------------------------------------------- 5. time limit and cancelled work
 
 
-def test_request_over_the_time_limit_is_504_and_its_work_stops(strict_server):
-    mark = len(strict_server.log_text())
+def test_request_over_the_time_limit_is_504_and_its_work_stops(hurried_server):
+    # 160,000 figure-dense characters: minutes of record-model work on a 2-core machine, tens of seconds on a fast one.
+    mark = len(hurried_server.log_text())
     started = time.monotonic()
-    response = httpx.post(strict_server.url + "/v1/extract", json={"text": DENSE * 8000}, timeout=120)
+    response = httpx.post(hurried_server.url + "/v1/extract", json={"text": DENSE * 20_000}, timeout=300)
     answered = time.monotonic() - started
     error = assert_error(response, 504, "E071")
     assert "GOVMETRICS_REQUEST_TIMEOUT" in error["message"]
-    assert answered < 10, answered  # GOVMETRICS_REQUEST_TIMEOUT=2, plus reading the body
+    assert answered < 15, answered  # GOVMETRICS_REQUEST_TIMEOUT=3, plus reading the body
     # The one extraction thread is free again soon: the cancelled work stopped at a checkpoint.
-    tail = log_after(strict_server, mark, "extraction cancelled (over")
-    assert "extraction cancelled (over the 2 s limit)" in tail, tail
+    tail = log_after(hurried_server, mark, "extraction cancelled (over", timeout=60)
+    freed = re.search(r"extraction cancelled \(over the 3 s limit\); the thread was free again after ([\d.]+) s", tail)
+    assert freed and float(freed.group(1)) < 30, tail
     started = time.monotonic()
-    assert httpx.post(strict_server.url + "/v1/extract", json={"text": SENTENCE}, timeout=60).status_code == 200
-    assert time.monotonic() - started < 5
+    assert httpx.post(hurried_server.url + "/v1/extract", json={"text": SENTENCE}, timeout=60).status_code == 200
+    assert time.monotonic() - started < 10
 
 
 def test_work_for_a_client_that_left_is_cancelled(api_server):
     mark = len(api_server.log_text())
     with pytest.raises(httpx.ReadTimeout):  # the client gives up after 1 s and closes its connection
-        httpx.post(api_server.url + "/v1/extract", json={"text": DENSE * 8000}, timeout=httpx.Timeout(30, read=1))
-    tail = log_after(api_server, mark, "extraction cancelled (client disconnected)")
-    assert "extraction cancelled (client disconnected)" in tail, tail
+        httpx.post(api_server.url + "/v1/extract", json={"text": DENSE * 20_000}, timeout=httpx.Timeout(30, read=1))
+    tail = log_after(api_server, mark, "extraction cancelled (client disconnected)", timeout=60)
     freed = re.search(r"extraction cancelled \(client disconnected\); the thread was free again after ([\d.]+) s", tail)
-    assert freed and float(freed.group(1)) < 10, tail
+    assert freed and float(freed.group(1)) < 30, tail
     assert "Traceback" not in tail and "unhandled error" not in tail
     started = time.monotonic()
     assert httpx.post(api_server.url + "/v1/extract", json={"text": SENTENCE}, timeout=60).status_code == 200
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10
 
 
 # ---------------------------------------------------------------- 8. what every answer carries
