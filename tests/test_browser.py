@@ -100,7 +100,8 @@ def test_file_upload_and_error_message(page, tmp_path: Path):
     upload.write_bytes(SEED.read_bytes().decode("utf-8")[:2000].encode("gb18030"))
     page.set_input_files("#file-input", str(upload))
     page.click("#submit")
-    page.wait_for_function("document.body.dataset.state === 'done' && document.querySelector('#summary').textContent.includes('报告')")
+    # A selector, not wait_for_function: Playwright evaluates a string predicate with eval, which the CSP refuses.
+    page.wait_for_selector("body[data-state=done] #summary:has-text('报告')", timeout=60_000)
     assert page.locator("#doc-view mark[data-rec]").count() == page.locator("#records-table tbody tr").count() > 0
     empty = tmp_path / "空.txt"
     empty.write_bytes(b"")

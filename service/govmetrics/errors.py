@@ -49,6 +49,11 @@ class Errors:
     E047 = "no such endpoint: {method} {path}"
     E048 = "method {method} is not allowed for {path}"
     E049 = "internal error; the service logged it as request {request_id}"
+    # The HTTP service under hostile input and overload (issue 13).
+    E070 = "the request body did not arrive within {seconds:g} s (GOVMETRICS_BODY_TIMEOUT)"
+    E071 = ("gave up after {seconds:g} s: the extraction did not finish within GOVMETRICS_REQUEST_TIMEOUT; "
+            "send smaller documents or fewer per request")
+    E072 = "the client disconnected before the request was answered"
     # Model reload in the running service (POST /admin/reload, SIGHUP).
     E081 = "reload failed, still serving {name} {version}: {cause}"
     E082 = "the admin endpoints need the header Authorization: Bearer <GOVMETRICS_ADMIN_TOKEN>"

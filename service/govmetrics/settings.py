@@ -98,6 +98,12 @@ class ServiceSettings:
     # Threads running extraction; CPU-bound under the GIL, so more rarely helps.
     workers: int = field(default_factory=lambda: env_int("GOVMETRICS_WORKERS", 1))
     retry_after_s: int = field(default_factory=lambda: env_int("GOVMETRICS_RETRY_AFTER", 2))
+    # Seconds a client has to send its whole request body; a stalled upload is answered 408 (E070)
+    # instead of holding its connection and memory for as long as it likes.
+    body_timeout_s: float = field(default_factory=lambda: env_float("GOVMETRICS_BODY_TIMEOUT", 30.0))
+    # Seconds one extraction request may take once admitted (waiting in the pool included); beyond it,
+    # 504 (E071) and the work is cancelled at its next checkpoint. 0 turns the limit off.
+    request_timeout_s: float = field(default_factory=lambda: env_float("GOVMETRICS_REQUEST_TIMEOUT", 60.0))
     log_level: str = field(default_factory=lambda: os.environ.get("GOVMETRICS_LOG_LEVEL") or "info")
     # POST /admin/reload needs it as a bearer token; unset, the admin endpoints are off (SIGHUP still reloads).
     admin_token: str | None = field(default_factory=lambda: os.environ.get("GOVMETRICS_ADMIN_TOKEN") or None)

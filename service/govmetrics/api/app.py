@@ -7,10 +7,14 @@ see is `{"error": {"code", "message"}}` with a code from govmetrics/errors.py.
 from __future__ import annotations
 
 import asyncio
+import base64
+import copy
+import hashlib
 import hmac
 from importlib import resources
 import json
 import logging
+import re
 import signal
 import threading
 import time
@@ -30,9 +34,11 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from govmetrics.grammar import vocabulary
+from govmetrics.api.cancel import CancelToken, Cancelled, checkpoint, install_checkpoints, running_under
 from govmetrics.api.labelstudio import router as labelstudio_router
 from govmetrics.api.models import (
     EXAMPLE_TEXT, BatchItem, BatchRequest, BatchResponse, Check, ErrorResponse, ExtractOptions, ExtractRequest,
@@ -54,6 +60,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "E010": 415, "E042": 415,
     "E030": 503, "E031": 503, "E044": 503, "E045": 503, "E046": 503,
     "E047": 404, "E048": 405, "E049": 500,
+    "E070": 408, "E071": 504,
     "E081": 409, "E082": 401, "E083": 404,
 }
 
@@ -132,6 +139,7 @@ class ExtractionService:
 
         model = self.settings.model or default_model()
         extractor = Extractor(model=model)
+        install_checkpoints(extractor.nlp)  # cancellation points for timed-out and abandoned requests
         extractor.extract_text(EXAMPLE_TEXT, "warm-up")  # first-call initialisation off the request path
         return extractor, model_card(model, extractor.model_info)
 
@@ -169,16 +177,29 @@ class ExtractionService:
     def release(self) -> None:
         self.pending -= 1
 
-    async def run_admitted(self, job: Callable[[], T]) -> T:
-        """Run `job` in the pool; the admission slot is freed when the job ends, even if the client left."""
+    def submit_admitted(self, job: Callable[[], T], token: CancelToken) -> "asyncio.Future[T]":
+        """Run `job` in the pool under `token`; the admission slot is freed when the job ends, not when the
+        request is answered: cancelled work keeps its thread until its next checkpoint."""
         loop = asyncio.get_running_loop()
+
+        def run() -> T:
+            started = time.perf_counter()
+            with running_under(token):
+                try:
+                    checkpoint()  # cancelled while it waited for a thread
+                    return job()
+                except Cancelled:
+                    log.info("extraction cancelled (%s); the thread was free again after %.2f s",
+                             token.reason, time.perf_counter() - started)
+                    raise
+
         try:
-            future = self.pool.submit(job)
+            future = self.pool.submit(run)
         except BaseException:
             self.release()
             raise
         future.add_done_callback(lambda _: loop.call_soon_threadsafe(self.release))
-        return await asyncio.wrap_future(future)
+        return asyncio.wrap_future(future)
 
 
 # --------------------------------------------------------------------------- documents in
@@ -312,23 +333,20 @@ def extract_one(extractor: Any, item: DocumentInput, settings: ServiceSettings, 
 
 def extract_batch(extractor: Any, items: list[DocumentInput], settings: ServiceSettings,
                   options: ExtractOptions) -> BatchResponse:
-    """Every document in order; one that cannot be read carries its error and the others still run."""
+    """Every document in order; one that cannot be read or is over a limit carries its error, the others
+    still run. One document at a time, so that cancelled work stops between documents."""
     started = time.perf_counter()
-    texts: list[str | None] = []
     results: list[BatchItem] = []
     for item in items:
+        checkpoint()
+        out = BatchItem(doc=item.doc)
         try:
-            texts.append(document_text(item, settings))
-            results.append(BatchItem(doc=item.doc))
-        except GovMetricsError as exc:
-            texts.append(None)
-            results.append(BatchItem(doc=item.doc, error={"code": exc.code, "message": exc.message}))
-    good = [(t, item.doc) for t, item in zip(texts, items) if t is not None]
-    extracted = iter(extractor.extract_texts(good))
-    for text, out in zip(texts, results):
-        if text is not None:
-            out.records, out.checks = _result_parts(next(extracted))
+            text = document_text(item, settings)
+            out.records, out.checks = _result_parts(extractor.extract_text(text, item.doc))
             out.text = text if options.include_text else None
+        except GovMetricsError as exc:
+            out = BatchItem(doc=item.doc, error={"code": exc.code, "message": exc.message})
+        results.append(out)
     return BatchResponse(model=ModelInfo(**extractor.model_info), results=results,
                          timing_ms=round((time.perf_counter() - started) * 1000, 2))
 
@@ -344,40 +362,71 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorResponse, "description": "超过大小限制（文本默认 2 MB）或批量文档数上限"},
     415: {"model": ErrorResponse, "description": "不支持的文件类型或请求内容类型"},
     422: {"model": ErrorResponse, "description": "空文本、无法解码或格式错误的输入"},
+    408: {"model": ErrorResponse, "description": "请求体未在时限内传完（GOVMETRICS_BODY_TIMEOUT）"},
     503: {"model": ErrorResponse, "description": "模型加载中或服务繁忙，请按 Retry-After 重试"},
+    504: {"model": ErrorResponse, "description": "抽取未在时限内完成（GOVMETRICS_REQUEST_TIMEOUT）"},
 }
 
 
-def _request_body(model: type[BaseModel], multipart: dict[str, Any]) -> dict[str, Any]:
+def _request_body(model: type[BaseModel], multipart: dict[str, Any], required: str) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {
         "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}},
-        "multipart/form-data": {"schema": {"type": "object", "properties": multipart}},
+        "multipart/form-data": {"schema": {"type": "object", "properties": multipart, "required": [required]},
+                                # the options part is JSON text, so that generated requests send JSON there
+                                "encoding": {"options": {"contentType": "application/json"}}},
     }}}
 
 
-_OPTIONS_FIELD = {"type": "string", "description": "JSON 格式的选项，如 {\"include_text\": true}"}
+_OPTIONS_FIELD = {"$ref": "#/components/schemas/ExtractOptions", "description": "JSON 格式的选项，如 {\"include_text\": true}"}
 EXTRACT_BODY = _request_body(ExtractRequest, {
     "file": {"type": "string", "format": "binary", "description": "txt（任意中文编码）、docx、pdf、html 文件"},
-    "doc": {"type": "string", "description": "文档名称（默认取文件名）"}, "options": _OPTIONS_FIELD})
+    "doc": {"type": "string", "description": "文档名称（默认取文件名）"}, "options": _OPTIONS_FIELD}, "file")
 BATCH_BODY = _request_body(BatchRequest, {
     "files": {"type": "array", "items": {"type": "string", "format": "binary"}, "description": "多个文件，按顺序处理"},
-    "options": _OPTIONS_FIELD})
+    "options": _OPTIONS_FIELD}, "files")
 
 router = APIRouter()
 
 
+class ClientGone(Exception):
+    """The client disconnected while its extraction ran; nobody is left to answer."""
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client disconnects (the body is read by then, so `receive` only waits for that)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 async def _run_extraction(request: Request, batch: bool,
                           job: Callable[[Any, list[DocumentInput], ServiceSettings, ExtractOptions], T]) -> T:
-    """Ready check, admission, the request's documents, then `job` in the pool; refused requests hold no slot."""
+    """Ready check, the request's documents, admission, then `job` in the pool within the request time limit.
+
+    The slot is taken only once the body is in: clients that send slowly (or stall) hold no slot, so
+    they cannot lock the others out. Work whose answer nobody will read (time limit, client gone) is
+    cancelled at its next checkpoint."""
     service = _service(request)
+    settings = service.settings
     extractor = service.require_ready()
+    items, options = await read_documents(request, settings, batch=batch)
     service.admit()
+    token = CancelToken()
+    work = service.submit_admitted(lambda: job(extractor, items, settings, options), token)
+    gone = asyncio.ensure_future(_disconnected(request))
     try:
-        items, options = await read_documents(request, service.settings, batch=batch)
-    except BaseException:
-        service.release()
-        raise
-    return await service.run_admitted(lambda: job(extractor, items, service.settings, options))
+        await asyncio.wait({work, gone}, timeout=settings.request_timeout_s or None,
+                           return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if work.done():
+        return work.result()
+    work.cancel()  # frees the slot at once if the job had not started
+    if gone.done() and not gone.cancelled():
+        token.cancel("client disconnected")
+        raise ClientGone()
+    token.cancel(f"over the {settings.request_timeout_s:g} s limit")
+    log.warning("request over GOVMETRICS_REQUEST_TIMEOUT=%g s; extraction cancelled", settings.request_timeout_s)
+    raise GovMetricsError.make("E071", seconds=settings.request_timeout_s)
 
 
 @router.post("/v1/extract", response_model=ExtractResponse, responses=_ERRORS, openapi_extra=EXTRACT_BODY,
@@ -433,25 +482,41 @@ async def index() -> FileResponse:
 
 
 class RequestGuard:
-    """ASGI middleware: request id, the request-body limit, and one JSON access-log line per request."""
+    """ASGI middleware: request id, security headers, the request-body limits (size and time), the answer
+    to any unexpected error, and one JSON access-log line per request.
 
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
+    It sits outside the routes' exception handlers, so that every answer, a 500 included, carries the
+    request id and the headers, and a client that left is one log line, not a traceback."""
+
+    def __init__(self, app: ASGIApp, max_body: int, body_timeout_s: float, headers: list[tuple[bytes, bytes]]
+                 ) -> None:
         self.app = app
         self.max_body = max_body
+        self.body_timeout_s = body_timeout_s
+        self.headers = headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        body_deadline = loop.time() + self.body_timeout_s
         request_id = uuid.uuid4().hex[:12]
         scope.setdefault("state", {})["request_id"] = request_id
-        seen = {"in": 0, "out": 0, "status": 0}
+        seen = {"in": 0, "out": 0, "status": 0, "body_done": False}
 
         async def limited_receive() -> Message:
-            message = await receive()
+            if seen["body_done"] or not self.body_timeout_s:
+                message = await receive()
+            else:  # the whole body within the time limit: a stalled upload must not hold on for ever
+                try:
+                    message = await asyncio.wait_for(receive(), max(0.0, body_deadline - loop.time()))
+                except asyncio.TimeoutError:
+                    raise GovMetricsError.make("E070", seconds=self.body_timeout_s) from None
             if message["type"] == "http.request":
                 seen["in"] += len(message.get("body", b""))
+                seen["body_done"] = not message.get("more_body", False)
                 if seen["in"] > self.max_body:  # chunked bodies have no Content-Length to check up front
                     raise GovMetricsError.make("E040", limit=self.max_body)
             return message
@@ -459,23 +524,35 @@ class RequestGuard:
         async def logged_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 seen["status"] = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode()),
+                                      *self.headers]
             elif message["type"] == "http.response.body":
                 seen["out"] += len(message.get("body", b""))
             await send(message)
 
+        fields: dict[str, Any] = {"request_id": request_id, "method": scope["method"], "path": scope["path"]}
         try:
             declared = dict(scope["headers"]).get(b"content-length", b"")
             if declared.isdigit() and int(declared) > self.max_body:
                 await error_response(GovMetricsError.make("E040", limit=self.max_body))(scope, receive, logged_send)
             else:
                 await self.app(scope, limited_receive, logged_send)
+        except (ClientDisconnect, ClientGone):
+            # The client went away (mid-upload or while its extraction ran): nobody to answer, nothing broken.
+            seen["status"] = seen["status"] or 499
+            log.info("client disconnected before the answer (%s)", "body incomplete" if not seen["body_done"]
+                     else "extraction cancelled", extra={"fields": fields})
+        except Exception as exc:
+            log.error("unhandled error", exc_info=exc, extra={"fields": fields})
+            if not seen["status"]:  # else the answer has begun: uvicorn closes the connection
+                await error_response(GovMetricsError.make("E049", request_id=request_id))(
+                    scope, receive, logged_send)
         finally:
             client = scope.get("client")
             access_log.info("request", extra={"fields": {
-                "request_id": request_id, "client": client[0] if client else None, "method": scope["method"],
-                "path": scope["path"], "status": seen["status"] or 500, "bytes_in": seen["in"],
-                "bytes_out": seen["out"], "duration_ms": round((time.perf_counter() - started) * 1000, 2)}})
+                **fields, "client": client[0] if client else None, "status": seen["status"] or 500,
+                "bytes_in": seen["in"], "bytes_out": seen["out"],
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2)}})
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -518,28 +595,45 @@ def _install_error_handlers(app: FastAPI, settings: ServiceSettings) -> None:
             err = GovMetricsError(f"HTTP{exc.status_code}", str(exc.detail))
         response = error_response(err)
         response.status_code = exc.status_code
+        response.headers.update(exc.headers or {})  # 405 names the allowed methods in `Allow`
         return response
 
-    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        request_id = request.scope.get("state", {}).get("request_id", "-")
-        log.error("unhandled error", exc_info=exc, extra={"fields": {"request_id": request_id}})
-        return error_response(GovMetricsError.make("E049", request_id=request_id))
-
+    # Unexpected errors are answered by RequestGuard (E049 with the request id), outside these handlers.
     app.add_exception_handler(GovMetricsError, on_govmetrics_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_exception_handler(Exception, on_unexpected)
 
 
-def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+def security_headers(docs_html: str) -> list[tuple[bytes, bytes]]:
+    """Headers for every answer: no MIME sniffing, and a CSP that allows the service's own files only.
+
+    The page at / loads its script and style from /static; the /docs page has one inline script (Swagger
+    UI's start-up), allowed by its hash. Swagger UI sets styles from its script and draws icons from
+    data: URLs, hence `'unsafe-inline'` for styles and `data:` for images (no script can come that way)."""
+    inline = re.findall(r"<script>(.*?)</script>", docs_html, flags=re.S)
+    hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'" for s in inline)
+    csp = ("default-src 'self'; "
+           f"script-src 'self' {hashes}; "
+           "style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; "
+           "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+    return [(b"x-content-type-options", b"nosniff"), (b"content-security-policy", csp.encode())]
+
+
+def _openapi(app: FastAPI, settings: ServiceSettings) -> Callable[[], dict[str, Any]]:
     def build() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            # A copy: the routes' openapi_extra dicts are shared by every app built in this process.
+            schema = copy.deepcopy(get_openapi(title=app.title, version=app.version, description=app.description,
+                                               routes=app.routes))
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             for model in (ExtractRequest, BatchRequest):  # bodies read by hand, so FastAPI did not collect them
                 js = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 components.update(js.pop("$defs", {}))
                 components[model.__name__] = js
+            # This service's batch limit, so that the schema describes what it accepts.
+            components["BatchRequest"]["properties"]["documents"]["maxItems"] = settings.max_batch
+            multipart = schema["paths"]["/v1/extract/batch"]["post"]["requestBody"]["content"]["multipart/form-data"]
+            multipart["schema"]["properties"]["files"].update(minItems=1, maxItems=settings.max_batch)
             app.openapi_schema = schema
         return app.openapi_schema
     return build
@@ -588,13 +682,17 @@ def create_app(settings: ServiceSettings | None = None, load_model: bool = True)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/docs-assets", StaticFiles(directory=str(SWAGGER_ASSETS)), name="docs-assets")
 
+    docs_page = get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} – API 文档",
+                                    swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                    swagger_css_url="/docs-assets/swagger-ui.css",
+                                    swagger_favicon_url="/docs-assets/favicon-32x32.png")
+
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} – API 文档",
-                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
-                                   swagger_css_url="/docs-assets/swagger-ui.css",
-                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")
-    app.add_middleware(RequestGuard, max_body=settings.max_request_bytes)
+        return docs_page
+
+    app.add_middleware(RequestGuard, max_body=settings.max_request_bytes, body_timeout_s=settings.body_timeout_s,
+                       headers=security_headers(docs_page.body.decode()))
     _install_error_handlers(app, settings)
-    app.openapi = _openapi(app)  # type: ignore[method-assign]
+    app.openapi = _openapi(app, settings)  # type: ignore[method-assign]
     return app

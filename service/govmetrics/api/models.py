@@ -19,7 +19,8 @@ EXAMPLE_TEXT = "2023年度部门收入合计1234.56万元，比上年减少120.5
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Unknown fields and lax coercions (0 for false, "1" for true) are refused: the schema is the contract.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ExtractOptions(_Strict):
@@ -31,7 +32,7 @@ class ExtractRequest(_Strict):
     doc: str | None = Field(None, description="文档名称（默认 text）", examples=["绩效自评报告"])
     options: ExtractOptions = Field(default_factory=ExtractOptions)
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
         {"text": EXAMPLE_TEXT, "doc": "绩效自评报告", "options": {"include_text": False}}]})
 
 
@@ -44,7 +45,7 @@ class BatchRequest(_Strict):
     documents: list[BatchDocument] = Field(..., description="按顺序处理的文档，结果顺序相同")
     options: ExtractOptions = Field(default_factory=ExtractOptions)
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
         {"documents": [{"text": "培训费支出预算为25万元，支出决算为20.1万元，完成预算的80.4%。", "doc": "决算说明"},
                        {"text": "全年查处交通违法行为1.2万起，组织应急演练6场。", "doc": "工作总结"}]}]})
 
