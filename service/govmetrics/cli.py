@@ -5,7 +5,7 @@
     govmetrics annotations export|import [PATH...] --format labelstudio|doccano --out FILE
     govmetrics evaluate [--split test] [--kind budget] [--model DIR|rules] [--out DIR] [--json]
     govmetrics train --out models/NAME [--data annotations/data] [--base DIR] [--epochs N] [--layers N]
-    govmetrics audit evaluate [--max-mutations N] [--seed S] [--json]
+    govmetrics audit evaluate [--max-mutations N] [--seed S] [--json] [--model rules]
     govmetrics serve [--host 127.0.0.1] [--port 8000] [--model rules|DIR] [--max-text-bytes N] ...
     govmetrics annotate INPUT... --out results.db [--workers N] [--engine local|ray] [--retry-failed] [--force]
                        [--doc-timeout SECONDS]
@@ -197,7 +197,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from govmetrics_training.audit_eval import main as audit_main
 
-    return audit_main(args.max_mutations, args.seed, args.json)
+    return audit_main(args.max_mutations, args.seed, args.json, args.model)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -342,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-mutations", type=int, default=1000, help="at most this many perturbations (default 1000)")
     p.add_argument("--seed", type=int, default=7, help="random seed for choosing and changing digits")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--model", help='"rules" for the rule baseline\'s records (default: the shipped model)')
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("serve", help="run the REST service and web page (README: REST service)")
