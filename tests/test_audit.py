@@ -300,3 +300,16 @@ def test_authored_reports_slips_are_found_and_nothing_else(extractor):
     for kind, row in report["per_kind"].items():
         assert row["recall"] >= 0.9, (kind, report["missed"])
     assert report["false_alarms"] == []
+
+
+def test_a_figure_per_unit_is_no_total(extractor):
+    text = "食品抽检量超每千人6.6批次，其中开展“你点我检”食品抽检超5万批次。"
+    assert only(checks_of(extractor, text), "sum") == []
+
+
+@pytest.mark.parametrize("text", [
+    "新增铁路运营里程639公里、其中高铁370公里，新增高速（一级）公路2600公里、农村公路3000公里。",
+    "新增营造林148万亩、其中南北山绿化工程43万亩，修复治理退化草原517万亩，治理水土流失23万亩。",
+])
+def test_an_aside_in_an_enumeration_ends_at_the_comma(extractor, text):
+    assert [c for c in only(checks_of(extractor, text), "sum") if c["status"] == "mismatch"] == []

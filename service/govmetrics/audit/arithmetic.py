@@ -41,6 +41,8 @@ _NESTED_OPENER = re.compile(r"其中|包括")
 # `总计A。包括：⏎1．…`: a sentence of its own may open a list only where numbered items follow.
 _OUTLINE_OPENER = re.compile(r"^[\s，,、]*。[\s]*(其中|包括)[：:]?")
 _AVERAGE = re.compile(r"年均|平均")
+# `食品抽检量超每千人6.6批次`: a figure per unit (per thousand people, per household) is a rate, no total
+_PER_UNIT_TOTAL = re.compile(r"每[^，,。；;：:]{0,3}$|人均|户均|亩均")
 _PREVIOUS_CUE = re.compile(r"上年|去年|上一年")
 _CLAUSE_START = re.compile(r"[，,。；;：:（(][^，,。；;：:（(]*$")
 _NAMED_TOTAL = re.compile(r"占(?P<name>[^，,。；;：:、\d]{2,24}?)(的比重|的比例|比重|比例|的)?(为|达|达到)?\s*$")
@@ -237,8 +239,8 @@ def find_lists(ctx: _Context) -> list[_List]:
     for t in ctx.figures:
         if t is None or t.role != "value" or t.record.quantity.kind == "percent":
             continue
-        if _AVERAGE.search(ctx.prefix(t.index)):
-            continue  # `年均超收A，其中去年B`: an average is no total of its parts
+        if _AVERAGE.search(ctx.prefix(t.index)) or _PER_UNIT_TOTAL.search(re.sub(r"\s", "", ctx.prefix(t.index))):
+            continue  # `年均超收A，其中去年B`, `每千人6.6批次，其中…`: an average or a rate is no total of its parts
         window = text[t.end:t.end + _OPENER_GAP]
         m = _LIST_OPENER.match(window) or _OUTLINE_OPENER.match(window)
         if m is None:
@@ -252,6 +254,11 @@ def find_lists(ctx: _Context) -> list[_List]:
             lists.append(outline)
             continue
         end = _list_end(ctx, t, begin)
+        if m.group(0).lstrip(" \t").startswith("、"):
+            # `新增铁路639公里、其中高铁370公里，新增高速公路2600公里`: an aside inside an enumeration
+            # ends at the next comma, where the enumeration goes on with other figures
+            comma = re.search(r"[，,；;]", text[begin:end])
+            end = begin + comma.start() if comma else end
         parts: list[_Figure] = []
         restated: _Figure | None = None
         ambiguous = False
