@@ -313,3 +313,11 @@ def test_a_figure_per_unit_is_no_total(extractor):
 ])
 def test_an_aside_in_an_enumeration_ends_at_the_comma(extractor, text):
     assert [c for c in only(checks_of(extractor, text), "sum") if c["status"] == "mismatch"] == []
+
+
+def test_parts_of_another_action_and_plans_of_other_places_are_not_judged(extractor):
+    text = "立案纪检监察干部2482人，处分1647人，移送司法机关73人，其中，处分厅局级干部54人、县处级285人。"
+    assert [c for c in only(checks_of(extractor, text), "sum") if c["status"] == "mismatch"] == []
+    news = ("在宁波，今年计划筹集建设保障性租赁住房5万套（间），截至目前已完成4.06万套（间）。而在上海，前八个月"
+            "已完成筹集建设保障性租赁住房6.2万套（间），完成年度目标任务的83%。")
+    assert only(checks_of(extractor, news), "target") == []

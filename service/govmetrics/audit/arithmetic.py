@@ -273,6 +273,10 @@ def find_lists(ctx: _Context) -> list[_List]:
                 break
             if not _same_measure(t, r):
                 continue
+            if r.quantity.kind == "count" and _breaks_down_sibling(ctx, t, j):
+                # `处分1647人，移送司法机关73人，其中，处分厅局级干部54人`: the parts break down another count
+                ambiguous = True
+                break
             words = re.sub(r"\s", "", ctx.prefix(j))
             if _RESTATED_TOTAL.search(words) or _FROM_TO.search(words):
                 # `合计…`, `总里程…`, `从A提高到B`: a total restated or another statement, not a part
@@ -297,6 +301,21 @@ def find_lists(ctx: _Context) -> list[_List]:
         closed = "stated" if restated is not None and len(parts) >= 2 else _closed(ctx, t, parts)
         lists.append(_List(t, parts, end, closed=closed, restated=restated))
     return lists
+
+
+def _clause_words(ctx: _Context, i: int) -> str:
+    """The words of figure i's own clause (back to the previous comma or figure), without spaces."""
+    return re.sub(r"\s", "", re.split(r"[，,、；;：:。]", ctx.prefix(i))[-1])
+
+
+def _breaks_down_sibling(ctx: _Context, total: _Figure, j: int) -> bool:
+    """Part j opens with the words of the figure before the total (its sibling), which the total's clause lacks."""
+    i = total.index - 1
+    if i < 0 or not ctx.same_sentence(ctx.records[i].quantity.end, total.start):
+        return False
+    sibling = _clause_words(ctx, i)[:2]
+    part = re.sub(r"\s", "", ctx.prefix(j)).lstrip("，,、：:其中")
+    return len(sibling) == 2 and part.startswith(sibling) and sibling not in _clause_words(ctx, total.index)
 
 
 def _closed(ctx: _Context, total: _Figure, parts: list[_Figure]) -> str:

@@ -40,6 +40,7 @@ from govmetrics.audit.figures import (HEADING_LINE, SENT_END, Check, Context, Fi
 _UNIT_END = re.compile(r"[。！？!?\n]")
 # The words before a figure back to the previous figure or comma (a colon does not end them:
 # `年初预算数：1200万元` keeps its label).
+_SECTION_REACH = 600  # characters on each side of the stated figure within its section
 _CLAUSE_END = re.compile(r"[，,。；;！？!?\n]")
 
 # Cues of a figure, from the words before it. 应发放 (what is due) and 计划/任务/指标值 (the plan)
@@ -75,10 +76,13 @@ _PER_MANY = re.compile(r"每[\u4e00-\u9fff][^，,。；;]{0,6}每")  # 每人每
 # a target where less is better, or a figure not meant as reached
 _LOWER_BETTER = re.compile(r"[≤＜<]|不高于|不超过|以内|以下|控制在|成本|费用|投诉|事故|发生率|差错|下降|降低|减少|时限"
                            r"|用时|超支|损失|空置|违规|违纪")
-_CLAIM = re.compile(r"(完成|达到|实现|达成)(了)?(年度|全年|预期|既定|年初)?(绩效)?(目标|指标|计划|任务)(?![数的])|达标"
+_CLAIM = re.compile(r"(完成|达到|实现|达成)(了)?(年度|全年|预期|既定|年初)?(绩效)?(目标任务|目标|指标|计划|任务)(?![数的任])|达标"
                     r"|目标(已)?(完成|实现|达成)")
 _DENIAL = re.compile(r"未|没有|没|尚|不|偏差|差距|差")
 _TARGET_CUE = re.compile(r"指标值|目标值|目标|计划")
+# beyond the achieved figure's sentence only a figure the text names as the indicator's value is its target
+# (news paragraphs run several places' plans and results together: `宁波计划5万套…上海已完成6.2万套`)
+_NAMED_TARGET = re.compile(r"指标值|目标值")
 _ACTUAL_CUE = re.compile(r"实际|完成值|完成")
 
 
@@ -108,6 +112,8 @@ class _Sections:
         for m in _UNIT_END.finditer(text, line[0], pos):
             s0 = m.end()
         sentence = (max(s0, line[0]), _search_end(text, pos, line[1]))
+        # an unheaded text (news, a speech) is one long section: inputs are looked for close by only
+        sec = (max(sec[0], pos - _SECTION_REACH), min(sec[1], pos + _SECTION_REACH))
         return _Unit(sentence, (max(line[0], sec[0]), min(line[1], sec[1])), sec)
 
 
@@ -414,10 +420,11 @@ def target_checks(ctx: Context, sections: _Sections) -> list[Check]:
         if not claim:
             continue
         target = None
-        for lo, hi in unit.levels():
+        for level, (lo, hi) in enumerate(unit.levels()):
+            cue_words = _TARGET_CUE if level == 0 else _NAMED_TARGET
             cands = [j for j, r in enumerate(ctx.records) if lo <= r.quantity.start < hi and j != a.index
                      and _measure(ctx, j) == _measure(ctx, a.index) and r.quantity.start < a.start
-                     and _TARGET_CUE.search(clause(ctx, j)) and "实际" not in clause(ctx, j)]
+                     and cue_words.search(clause(ctx, j)) and "实际" not in clause(ctx, j)]
             if not cands:
                 continue
             values = {_target_value(ctx, j) for j in cands}
