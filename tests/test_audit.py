@@ -175,3 +175,149 @@ def test_a_figure_written_as_a_change_is_no_part_whatever_its_role():
     records = [Record(q) for q in QuantityGrammar().find(text)]  # every figure a plain value
     sums = [c for c in audit_records(text, records) if c["kind"] == "sum"]
     assert [(c["status"], len(c["records"])) for c in sums] == [("ok", 5)]
+
+
+# --- 绩效自评 reports: restated totals and relations within a section ------------------------------
+
+RESTATED = ("（一）资金投入\n项目批复总投资1566.00万元。其中：下达中央财政资金1096.20万元，县财政资金469.80万元，"
+            "共计下达{closing}万元。\n")
+
+
+def test_a_closing_total_restates_the_list_and_is_never_a_part(extractor):
+    # the shape: the closing 共计 figure is the list's total, not a third part (which made 2A against A)
+    checks = checks_of(extractor, RESTATED.format(closing="1566.00"))
+    assert [c["status"] for c in checks if c["status"] == "mismatch"] == []
+    sums = only(checks, "sum")
+    assert [(c["status"], c["computed"], len(c["records"])) for c in sums] == [("ok", "1566", 3)]
+    # a closing figure that differs from the heading figure is checked against the parts
+    bad = only(checks_of(extractor, RESTATED.format(closing="1656.00")), "sum")
+    assert [(c["status"], c["stated"], c["computed"]) for c in bad] == [("mismatch", "1656.00", "1566")]
+
+
+@pytest.mark.parametrize("text", [
+    "项目总投资1200万元，其中：中央资金800万元，县级资金400万元，合计1200万元，已全部到位。",
+    "下达资金1200万元，其中：2023年下达中央财政资金800万元，县财政资金400万元，累计下达1200万元。",
+    "全年筹集资金1300万元，其中：中央资金800万元，省级资金100万元，县级资金400万元，总计1300万元。",
+])
+def test_restated_totals_in_similar_shapes(extractor, text):
+    sums = only(checks_of(extractor, text), "sum")
+    assert [c["status"] for c in sums] == ["ok"]
+    records = extractor.extract_text(text).to_json()["records"]
+    closing = max(i for i, r in enumerate(records) if r["kind"] == "amount")
+    assert closing not in sums[0]["records"][1:]  # the closing figure is no part
+
+
+SECTION = ("（二）产出情况\n1.数量指标\n年初省下达我县农村危房改造任务数250户。\n"
+           "截至11月底，全县实际完成改造574户，全部通过竣工验收。\n"
+           "按任务数计算，全县危房改造超任务{rate}%，提前完成年度任务。\n")
+
+
+def test_an_over_target_rate_is_checked_against_figures_lines_earlier_in_the_section(extractor):
+    ok = only(checks_of(extractor, SECTION.format(rate="129.6")), "over_target")
+    assert [(c["status"], c["computed"]) for c in ok] == [("ok", "129.6")]
+    bad = only(checks_of(extractor, SECTION.format(rate="43")), "over_target")
+    assert [(c["status"], c["stated"], c["computed"]) for c in bad] == [("mismatch", "43", "130")]
+    # under another heading the figures are another section's: nothing is judged
+    split = SECTION.format(rate="43").replace("按任务数计算", "2.质量指标\n按任务数计算")
+    assert only(checks_of(extractor, split), "over_target") == []
+
+
+FUNDS = ("（二）资金使用情况\n项目年初预算1200.00万元，调整后预算1300.00万元。\n"
+         "全年实际支出1250.00万元，预算执行率{rate}%。\n")
+
+
+def test_named_rates_within_a_section(extractor):
+    ok = only(checks_of(extractor, FUNDS.format(rate="96.15")), "rate")
+    assert [(c["status"], c["computed"]) for c in ok] == [("ok", "96.15")]  # on the adjusted budget
+    bad = only(checks_of(extractor, FUNDS.format(rate="94.15")), "rate")
+    assert [(c["status"], c["computed"]) for c in bad] == [("mismatch", "96.15")]
+    issued = ("（三）资金发放\n全年应发放职业培训补贴386.40万元，实际发放362.10万元，发放率{r}%。\n")
+    assert [c["status"] for c in only(checks_of(extractor, issued.format(r="93.71")), "rate")] == ["ok"]
+    assert [c["status"] for c in only(checks_of(extractor, issued.format(r="95.71")), "rate")] == ["mismatch"]
+
+
+def test_ambiguous_inputs_are_not_judged(extractor):
+    # two spending figures of different values in the section: which one is the numerator, the text does not say
+    two = ("（二）资金使用情况\n项目调整后预算1300.00万元。\n全年实际支出1250.00万元。\n"
+           "另一口径实际支出1200.00万元。\n预算执行率{r}%。\n")
+    assert only(checks_of(extractor, two.format(r="90.00")), "rate") == []
+    # ... while a sentence that names its own inputs is explicit: the nearest level decides
+    own = two.format(r="90.00").replace("1200.00万元。\n预算", "1200.00万元，预算")
+    assert [c["status"] for c in only(checks_of(extractor, own), "rate")] == ["mismatch"]
+    # a rate another pair of the section's figures reproduces may be defined that way: not judged
+    other = ("（二）资金使用情况\n项目调整后预算1300.00万元，实际到位资金1250.00万元。\n"
+             "全年实际支出1200.00万元，资金执行率96.00%。\n")
+    assert only(checks_of(extractor, other), "rate") == []
+
+
+PRODUCT = "（1）按每卷2元的标准测算，全年完成馆藏档案数字化扫描46800卷，共需扫描经费{a}万元。\n"
+
+
+def test_unit_price_times_quantity(extractor):
+    # 卷 is no measure word the grammar knows: the quantity is read from the text after the price names its unit
+    ok = only(checks_of(extractor, PRODUCT.format(a="9.36")), "product")
+    assert [(c["status"], c["computed"]) for c in ok] == [("ok", "9.36")]
+    bad = only(checks_of(extractor, PRODUCT.format(a="9.63")), "product")
+    assert [(c["status"], c["stated"], c["computed"]) for c in bad] == [("mismatch", "9.63", "9.36")]
+    per = "按每户补助2.70万元的标准，共补助574户，发放补助资金{a}万元。"
+    assert [c["status"] for c in only(checks_of(extractor, per.format(a="1549.80")), "product")] == ["ok"]
+    assert [c["status"] for c in only(checks_of(extractor, per.format(a="1594.80")), "product")] == ["mismatch"]
+    # a price per two units (每人每月) or two amounts besides the price: not judged
+    assert only(checks_of(extractor, "按每人每月300元的标准，共补助120人，发放补助资金4.32万元。"), "product") == []
+    assert only(checks_of(extractor, "按每户800元的标准，改造3450户，预算300万元，补助资金276.00万元。"),
+                "product") == []
+
+
+TARGET = "（1）资助对象认定准确率：年度指标值≥98%，实际完成值{a}%，{claim}。\n"
+
+
+def test_target_attainment(extractor):
+    bad = only(checks_of(extractor, TARGET.format(a="97.2", claim="已完成年度目标")), "target")
+    assert [(c["status"], c["stated"]) for c in bad] == [("mismatch", "97.2")]
+    assert "低于" in bad[0]["message"]
+    ok = only(checks_of(extractor, TARGET.format(a="99.2", claim="已完成年度目标")), "target")
+    assert [c["status"] for c in ok] == ["ok"]
+    # the text does not claim the target was met: no relation to judge
+    assert only(checks_of(extractor, TARGET.format(a="97.2", claim="未完成年度目标")), "target") == []
+    assert only(checks_of(extractor, TARGET.format(a="97.2", claim="主要原因是部分材料不全")), "target") == []
+    # a target where less is better
+    cost = "（2）投诉率：年度指标值≤5%，实际完成值3%，完成年度目标。\n"
+    assert only(checks_of(extractor, cost), "target") == []
+
+
+def test_authored_reports_slips_are_found_and_nothing_else(extractor):
+    from govmetrics_training.audit_eval import judge_authored, load_authored_audit
+
+    docs = load_authored_audit()
+    assert len(docs) >= 15
+    for d in docs:
+        assert 1500 <= len(d.text) <= 4000, d.id
+        for s in d.slips:
+            assert d.text[s["start"]:s["end"]] == s["stated"], (d.id, s)
+    kinds = {s["kind"] for d in docs for s in d.slips}
+    assert {"rate", "over_target", "product", "target", "sum"} <= kinds
+    report = judge_authored(docs, extractor.extract_texts([(d.text, d.id) for d in docs]))
+    for kind, row in report["per_kind"].items():
+        assert row["recall"] >= 0.9, (kind, report["missed"])
+    assert report["false_alarms"] == []
+
+
+def test_a_figure_per_unit_is_no_total(extractor):
+    text = "食品抽检量超每千人6.6批次，其中开展“你点我检”食品抽检超5万批次。"
+    assert only(checks_of(extractor, text), "sum") == []
+
+
+@pytest.mark.parametrize("text", [
+    "新增铁路运营里程639公里、其中高铁370公里，新增高速（一级）公路2600公里、农村公路3000公里。",
+    "新增营造林148万亩、其中南北山绿化工程43万亩，修复治理退化草原517万亩，治理水土流失23万亩。",
+])
+def test_an_aside_in_an_enumeration_ends_at_the_comma(extractor, text):
+    assert [c for c in only(checks_of(extractor, text), "sum") if c["status"] == "mismatch"] == []
+
+
+def test_parts_of_another_action_and_plans_of_other_places_are_not_judged(extractor):
+    text = "立案纪检监察干部2482人，处分1647人，移送司法机关73人，其中，处分厅局级干部54人、县处级285人。"
+    assert [c for c in only(checks_of(extractor, text), "sum") if c["status"] == "mismatch"] == []
+    news = ("在宁波，今年计划筹集建设保障性租赁住房5万套（间），截至目前已完成4.06万套（间）。而在上海，前八个月"
+            "已完成筹集建设保障性租赁住房6.2万套（间），完成年度目标任务的83%。")
+    assert only(checks_of(extractor, news), "target") == []

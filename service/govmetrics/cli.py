@@ -6,7 +6,7 @@
     govmetrics evaluate [--split test] [--kind budget] [--model DIR|rules] [--out DIR] [--json]
     govmetrics train [--out models/NEW] [--init models/CURRENT | --base DIR] [--data annotations/data] [--epochs N]
     govmetrics promote models/NEW [--force]; govmetrics rollback
-    govmetrics audit evaluate [--max-mutations N] [--seed S] [--json]
+    govmetrics audit evaluate [--max-mutations N] [--seed S] [--json] [--model rules]
     govmetrics serve [--host 127.0.0.1] [--port 8000] [--model rules|DIR] [--max-text-bytes N] ...
     govmetrics annotate INPUT... --out results.db [--workers N] [--engine local|ray] [--retry-failed] [--force]
                        [--doc-timeout SECONDS] [--max-bytes N] [--max-nested-bytes N] [--max-archive-bytes N]
@@ -244,7 +244,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from govmetrics_training.audit_eval import main as audit_main
 
-    return audit_main(args.max_mutations, args.seed, args.json)
+    return audit_main(args.max_mutations, args.seed, args.json, args.model)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -416,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-mutations", type=int, default=1000, help="at most this many perturbations (default 1000)")
     p.add_argument("--seed", type=int, default=7, help="random seed for choosing and changing digits")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--model", help='"rules" for the rule baseline\'s records (default: the shipped model)')
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("serve", help="run the REST service and web page (README: REST service)")

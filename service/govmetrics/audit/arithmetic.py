@@ -28,38 +28,31 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Iterable, Sequence
 
 from govmetrics.records import Record
-from govmetrics.grammar.vocabulary import normalize_decimal, split_scale
+from govmetrics.grammar.vocabulary import normalize_decimal
+from govmetrics.audit.figures import (BUDGET_CUE as _BUDGET_CUE, FINAL_CUE as _FINAL_CUE, HEADING_LINE as _HEADING_LINE,
+                                      HEADING_RANKS as _HEADING_RANKS, HUNDRED, KINDS, SENT_END as _SENT_END, Check,
+                                      Context as _Context, Figure as _Figure, figure_of as _figure, fmt as _fmt,
+                                      is_rate as _is_rate, percent as _percent, ratio_matches)
+from govmetrics.audit.section import section_checks
 
-KINDS = ("completion", "change", "share", "sum")
-HUNDRED = Decimal(100)
 
-# A sentence ends here; page-break lines (`\n3\n\n`) inside a sentence do not end it.
-_SENT_END = re.compile(r"[。！？!?]")
-_BUDGET_CUE = re.compile(r"预算|年初安排|计划数")
-_FINAL_CUE = re.compile(r"决算|实际支出|实际完成|执行数|实际执行|实际使用")
 _LIST_OPENER = re.compile(r"^[\s，,、]*(其中|包括|主要用于以下方面|主要用于|分别为|分别是|具体为|具体如下)[：:，,]?")
 _NESTED_OPENER = re.compile(r"其中|包括")
 # `总计A。包括：⏎1．…`: a sentence of its own may open a list only where numbered items follow.
 _OUTLINE_OPENER = re.compile(r"^[\s，,、]*。[\s]*(其中|包括)[：:]?")
 _AVERAGE = re.compile(r"年均|平均")
+# `食品抽检量超每千人6.6批次`: a figure per unit (per thousand people, per household) is a rate, no total
+_PER_UNIT_TOTAL = re.compile(r"每[^，,。；;：:]{0,3}$|人均|户均|亩均")
 _PREVIOUS_CUE = re.compile(r"上年|去年|上一年")
 _CLAUSE_START = re.compile(r"[，,。；;：:（(][^，,。；;：:（(]*$")
 _NAMED_TOTAL = re.compile(r"占(?P<name>[^，,。；;：:、\d]{2,24}?)(的比重|的比例|比重|比例|的)?(为|达|达到)?\s*$")
 _SANGONG = re.compile(r"三公")
-# Outline headings by depth: 第一部分 > 一、 > （一） > 1． > （1）.
-_HEADING_RANKS: tuple[re.Pattern[str], ...] = (
-    re.compile(r"第[一二三四五六七八九十]+部分"),
-    re.compile(r"[一二三四五六七八九十]+[、.．]"),
-    re.compile(r"[（(][一二三四五六七八九十]+[）)]"),
-    re.compile(r"\d{1,2}[、.．](?!\d)"),
-    re.compile(r"[（(]\d+[）)]"),
-)
-# A line that opens with a heading of any depth.
-_HEADING_LINE = re.compile(r"\n[ \t\u3000]*(?:" + "|".join(p.pattern for p in _HEADING_RANKS) + ")")
 _OTHER_ITEM = re.compile(r"其他|其它")
 _OUTLINE_SPAN = 4000  # characters after a total within which its outline items are looked for
 _FROM_TO = re.compile(r"(从|由)[^，,。；;由从]{0,12}$|(提高|增加|增长|上升|下降|减少|降低|压减|调整|扩大)(到|至)$")
 _RESTATED_TOTAL = re.compile(r"合计|总计|共计|累计|总额|总数|总量|总里程|总规模")
+# The words of a figure that closes a list by restating the list's total (`…，共计下达A`).
+_CLOSING_TOTAL = re.compile(r"合计|总计|共计|累计")
 # The three 三公 items; the car item may be written as one or as its two halves.
 _SANGONG_ITEMS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("abroad", re.compile(r"因公出国[（(]?境?[）)]?费?")),
@@ -79,173 +72,7 @@ _SHARE_GAP = 24       # at most this many characters between a part and its `占
 _OPENER_GAP = 24      # at most this many characters between a total and its `其中`
 
 
-@dataclass(frozen=True)
-class Check:
-    """One reconstructed relation and its verdict.
 
-    `records[0]` is the stated figure that is checked (the rate, the share or
-    the total); the other indexes are the figures it is computed from.
-    """
-
-    kind: str
-    status: str
-    records: tuple[int, ...]
-    stated: str
-    computed: str
-    message: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "status": self.status, "records": list(self.records),
-                "stated": self.stated, "computed": self.computed, "message": self.message}
-
-
-@dataclass(frozen=True)
-class _Figure:
-    """A record seen as a number with its written precision."""
-
-    index: int
-    record: Record
-    value: Decimal       # normalized value (元, %, the count's unit)
-    written: Decimal     # the number as written (`4.34` of `4.34万元`)
-    scale: Decimal       # normalized = written × scale
-    decimals: int        # digits after the point as written
-    rounded: bool        # may carry rounding (decimals, a scale word, money or measures)
-
-    @property
-    def start(self) -> int:
-        return self.record.quantity.start
-
-    @property
-    def end(self) -> int:
-        return self.record.quantity.end
-
-    @property
-    def unit(self) -> str:
-        return self.record.quantity.normalized_unit
-
-    @property
-    def text(self) -> str:
-        return self.record.quantity.text.replace("\n", "").replace(" ", "")
-
-    @property
-    def role(self) -> str:
-        return self.record.role
-
-    @property
-    def step(self) -> Decimal:
-        """One unit in the last written digit, in normalized units (0 for exact counts)."""
-        if not self.rounded:
-            return Decimal(0)
-        return Decimal(1).scaleb(-self.decimals) * self.scale
-
-
-def _figure(index: int, record: Record) -> _Figure | None:
-    q = record.quantity
-    if q.approx != "exact" or q.upper is not None:
-        return None
-    if re.search(r"\.\d[ \t\u3000]*\n\s*\d", q.text):
-        # `668.7⏎9⏎万元`: the grammar reads the 9 as a page number, but money has two decimals, so
-        # it may be the figure's last digit broken onto the next line; which, the text does not say
-        return None
-    try:
-        written = Decimal(q.value)
-    except (InvalidOperation, TypeError):
-        return None
-    if not written.is_finite():
-        return None
-    exponent = written.as_tuple().exponent
-    decimals = -exponent if isinstance(exponent, int) and exponent < 0 else 0
-    if written != 0:
-        scale = q.normalized_value / written
-    else:
-        scale = split_scale(q.unit.replace("余", "").replace("多", ""))[0] if q.kind != "percent" else Decimal(1)
-    rounded = decimals > 0 or scale != 1 or q.kind in ("amount", "measure", "percent")
-    return _Figure(index, record, q.normalized_value, written, scale, decimals, rounded)
-
-
-def _is_rate(f: _Figure) -> bool:
-    return f.record.quantity.kind == "percent" and f.unit == "%"
-
-
-def ratio_matches(stated: Decimal, decimals: int, exact: Decimal) -> tuple[bool, Decimal]:
-    """A rate written with `decimals` digits agrees with `exact` when `exact` rounds or truncates to it."""
-    quantum = Decimal(1).scaleb(-decimals)
-    rounded = exact.quantize(quantum, rounding=ROUND_HALF_UP)
-    truncated = exact.quantize(quantum, rounding=ROUND_DOWN)
-    if stated == rounded:
-        return True, rounded
-    if stated == truncated:
-        return True, truncated
-    return False, rounded
-
-
-def _percent(numerator: Decimal, denominator: Decimal) -> Decimal:
-    return numerator * HUNDRED / denominator
-
-
-def _fmt(value: Decimal) -> str:
-    """A quantized rate keeps its written decimals (`100.00`); a sum drops trailing zeros."""
-    return format(value, "f")
-
-
-class ArithmeticAudit:
-    """Rebuilds the arithmetic relations of one document and judges them."""
-
-    version = "arithmetic_audit.v1"
-
-    def check(self, text: str, records: Sequence[Record]) -> list[Check]:
-        figures = [_figure(i, r) for i, r in enumerate(records)]
-        ctx = _Context(text, records, figures)
-        checks: list[Check] = []
-        checks += completion_checks(ctx)
-        checks += change_checks(ctx)
-        lists = find_lists(ctx)
-        checks += share_checks(ctx, lists)
-        checks += sum_checks(ctx, lists)
-        checks += sangong_checks(ctx, lists)
-        return sorted(checks, key=lambda c: (records[c.records[0]].quantity.start, KINDS.index(c.kind)))
-
-
-class _Context:
-    """The text and records with the look-ups every relation needs."""
-
-    def __init__(self, text: str, records: Sequence[Record], figures: list[_Figure | None]) -> None:
-        self.text = text
-        self.records = records
-        self.figures = figures
-        self.sentence_ends = [m.start() for m in _SENT_END.finditer(text)]
-        self.starts = [r.quantity.start for r in records]  # records come in text order
-
-    def same_sentence(self, a: int, b: int) -> bool:
-        """No sentence-final punctuation between offsets a <= b."""
-        return _SENT_END.search(self.text, a, b) is None
-
-    def sentence_start(self, pos: int) -> int:
-        i = bisect_left(self.sentence_ends, pos)
-        return self.sentence_ends[i - 1] + 1 if i > 0 else 0
-
-    def prefix(self, i: int) -> str:
-        """The text before record i back to the previous record or the sentence start."""
-        start = self.records[i - 1].quantity.end if i > 0 else 0
-        q = self.records[i].quantity
-        m = None
-        for m in _SENT_END.finditer(self.text, start, q.start):
-            pass
-        if m is not None:
-            start = m.end()
-        return self.text[start:q.start]
-
-    def label(self, i: int) -> str | None:
-        """`final` (决算, 实际) or `budget` (预算) from the words before figure i; None if neither."""
-        before = self.prefix(i)
-        if _FINAL_CUE.search(before):
-            return "final"
-        if _BUDGET_CUE.search(before):
-            return "budget"
-        return None
-
-
-# --- completion ---------------------------------------------------------------------------
 
 def completion_checks(ctx: _Context) -> list[Check]:
     """`预算A…决算B…完成预算的C%`: C against B / A, the two figures found by their words."""
@@ -401,6 +228,8 @@ class _List:
     parts: list[_Figure]
     end: int
     closed: str        # whether the parts make up the whole total: "stated", "assumed" or "" (see _closed)
+    # `…B，C，共计下达A`: the figure that closes the list restating its total (never a part)
+    restated: _Figure | None = None
 
 
 def find_lists(ctx: _Context) -> list[_List]:
@@ -410,8 +239,8 @@ def find_lists(ctx: _Context) -> list[_List]:
     for t in ctx.figures:
         if t is None or t.role != "value" or t.record.quantity.kind == "percent":
             continue
-        if _AVERAGE.search(ctx.prefix(t.index)):
-            continue  # `年均超收A，其中去年B`: an average is no total of its parts
+        if _AVERAGE.search(ctx.prefix(t.index)) or _PER_UNIT_TOTAL.search(re.sub(r"\s", "", ctx.prefix(t.index))):
+            continue  # `年均超收A，其中去年B`, `每千人6.6批次，其中…`: an average or a rate is no total of its parts
         window = text[t.end:t.end + _OPENER_GAP]
         m = _LIST_OPENER.match(window) or _OUTLINE_OPENER.match(window)
         if m is None:
@@ -424,10 +253,14 @@ def find_lists(ctx: _Context) -> list[_List]:
         if outline is not None:
             lists.append(outline)
             continue
-        if m.re is _OUTLINE_OPENER:
-            continue
         end = _list_end(ctx, t, begin)
+        if m.group(0).lstrip(" \t").startswith("、"):
+            # `新增铁路639公里、其中高铁370公里，新增高速公路2600公里`: an aside inside an enumeration
+            # ends at the next comma, where the enumeration goes on with other figures
+            comma = re.search(r"[，,；;]", text[begin:end])
+            end = begin + comma.start() if comma else end
         parts: list[_Figure] = []
+        restated: _Figure | None = None
         ambiguous = False
         labels = set()
         total_prefix = ctx.prefix(t.index)
@@ -440,8 +273,17 @@ def find_lists(ctx: _Context) -> list[_List]:
                 break
             if not _same_measure(t, r):
                 continue
-            if _RESTATED_TOTAL.search(ctx.prefix(j)) or _FROM_TO.search(ctx.prefix(j)):
-                break  # `合计…`, `总里程…`, `从A提高到B`: a total restated or another statement, not a part
+            if r.quantity.kind == "count" and _breaks_down_sibling(ctx, t, j):
+                # `处分1647人，移送司法机关73人，其中，处分厅局级干部54人`: the parts break down another count
+                ambiguous = True
+                break
+            words = re.sub(r"\s", "", ctx.prefix(j))
+            if _RESTATED_TOTAL.search(words) or _FROM_TO.search(words):
+                # `合计…`, `总里程…`, `从A提高到B`: a total restated or another statement, not a part
+                if _CLOSING_TOTAL.search(words) and r.role == "value" and not _FROM_TO.search(words):
+                    restated = ctx.figures[j]
+                    ambiguous = restated is None
+                break
             if r.role in ("change", "change_rate", "completion", "share") or _written_as_change(ctx, j) \
                     or _contrasts(total_prefix, ctx.prefix(j)):
                 continue
@@ -453,8 +295,27 @@ def find_lists(ctx: _Context) -> list[_List]:
             parts.append(f)
         if ambiguous or not parts or len(labels - {None}) > 1 or _NESTED_OPENER.search(text, begin, end):
             continue
-        lists.append(_List(t, parts, end, closed=_closed(ctx, t, parts)))
+        if m.re is _OUTLINE_OPENER and restated is None:
+            continue  # `总计A。其中：` with no numbered items: a list only where a 共计 closes it
+        # a list its own 共计 closes says that its parts are the whole
+        closed = "stated" if restated is not None and len(parts) >= 2 else _closed(ctx, t, parts)
+        lists.append(_List(t, parts, end, closed=closed, restated=restated))
     return lists
+
+
+def _clause_words(ctx: _Context, i: int) -> str:
+    """The words of figure i's own clause (back to the previous comma or figure), without spaces."""
+    return re.sub(r"\s", "", re.split(r"[，,、；;：:。]", ctx.prefix(i))[-1])
+
+
+def _breaks_down_sibling(ctx: _Context, total: _Figure, j: int) -> bool:
+    """Part j opens with the words of the figure before the total (its sibling), which the total's clause lacks."""
+    i = total.index - 1
+    if i < 0 or not ctx.same_sentence(ctx.records[i].quantity.end, total.start):
+        return False
+    sibling = _clause_words(ctx, i)[:2]
+    part = re.sub(r"\s", "", ctx.prefix(j)).lstrip("，,、：:其中")
+    return len(sibling) == 2 and part.startswith(sibling) and sibling not in _clause_words(ctx, total.index)
 
 
 def _closed(ctx: _Context, total: _Figure, parts: list[_Figure]) -> str:
@@ -707,7 +568,11 @@ def _judge_sum(total: _Figure, parts: list[_Figure], closed: str, label: str) ->
 def sum_checks(ctx: _Context, lists: list[_List]) -> list[Check]:
     out = []
     for lst in lists:
-        check = _judge_sum(lst.total, lst.parts, lst.closed, "合计")
+        total = lst.total
+        if lst.restated is not None and lst.restated.value != lst.total.value:
+            # `总投资A。其中：…B，C，共计下达D`: the parts make up D, the closing figure, not A
+            total = lst.restated
+        check = _judge_sum(total, lst.parts, lst.closed, "合计")
         if check is not None:
             out.append(check)
     return out
@@ -776,6 +641,26 @@ def _item_of(ctx: _Context, j: int) -> str | None:
             if best is None or m.start() > best[0]:
                 best = (m.start(), name)
     return best[1] if best else None
+
+
+class ArithmeticAudit:
+    """Rebuilds the arithmetic relations of one document and judges them."""
+
+    version = "arithmetic_audit.v1"
+
+    def check(self, text: str, records: Sequence[Record]) -> list[Check]:
+        figures = [_figure(i, r) for i, r in enumerate(records)]
+        ctx = _Context(text, records, figures)
+        checks: list[Check] = []
+        checks += completion_checks(ctx)
+        checks += change_checks(ctx)
+        lists = find_lists(ctx)
+        checks += share_checks(ctx, lists)
+        checks += sum_checks(ctx, lists)
+        checks += sangong_checks(ctx, lists)
+        checks += section_checks(ctx, {c.records[0] for c in checks})
+        return sorted(checks, key=lambda c: (records[c.records[0]].quantity.start, KINDS.index(c.kind)))
+
 
 
 def audit_records(text: str, records: Iterable[Record]) -> list[dict[str, Any]]:
