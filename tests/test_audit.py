@@ -321,3 +321,21 @@ def test_parts_of_another_action_and_plans_of_other_places_are_not_judged(extrac
     news = ("在宁波，今年计划筹集建设保障性租赁住房5万套（间），截至目前已完成4.06万套（间）。而在上海，前八个月"
             "已完成筹集建设保障性租赁住房6.2万套（间），完成年度目标任务的83%。")
     assert only(checks_of(extractor, news), "target") == []
+
+
+def test_real_growth_of_an_output_measure_is_not_judged_against_nominal_amounts():
+    # 2026 甘肃 report: GDP 13697.5 after +4374.4 is +46.9% nominal, stated +33.6% at comparable prices.
+    from govmetrics.audit.arithmetic import audit_records
+    from govmetrics.grammar.quantities import QuantityGrammar
+    from govmetrics.records import Record
+
+    def change_checks(text: str) -> list[str]:
+        qs = QuantityGrammar().find(text)
+        records = [Record(q, role=role, direction="increase" if role != "value" else None)
+                   for q, role in zip(qs, ["value", "change", "change_rate"])]
+        return [c["status"] for c in audit_records(text, records) if c["kind"] == "change"]
+
+    assert change_checks("全省地区生产总值达到13697.5亿元，比上年增加4374.4亿元，增长33.6%。") == []
+    assert change_checks("全省工业增加值达到13697.5亿元，比上年增加4374.4亿元，增长33.6%。") == []
+    # the same shape for a nominal amount is judged
+    assert change_checks("全省一般公共预算支出达到13697.5亿元，比上年增加4374.4亿元，增长33.6%。") == ["mismatch"]

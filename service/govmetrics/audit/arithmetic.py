@@ -67,6 +67,9 @@ _CHANGE_VERB = re.compile(r"增|减|降|升|提高|多|少|节约|节省|超|压
 _CHANGE_BEFORE = re.compile(r"(增加|减少|增长|下降|降低|节约|节省|压减|上升|提高|超支|多支出?|少支出?)(了|为|达)?$")
 # Planned or estimated figures are rounded: a change computed from them is not judged.
 _ESTIMATE = re.compile(r"预计|估计|估算|可以达到|可达到|可达|力争|争取|将达到|预期")
+# Output measures (GDP, value added) grow at comparable prices while their amounts are nominal: a rate
+# stated for them is real growth, which the written amounts cannot check (`地区生产总值…增加A，增长r%`).
+_REAL_GROWTH = re.compile(r"生产总值|GDP|增加值|可比价|不变价")
 _VALUE_GAP = 120      # at most this many characters between the figure V and its change A
 _SHARE_GAP = 24       # at most this many characters between a part and its `占x%`
 _OPENER_GAP = 24      # at most this many characters between a total and its `其中`
@@ -139,6 +142,8 @@ def change_checks(ctx: _Context) -> list[Check]:
         base, stated_previous = found
         if _ESTIMATE.search(ctx.prefix(base.index)):
             continue  # `可以达到五百亿元，比上一年增加三十亿元`: a planned, rounded figure
+        if _REAL_GROWTH.search(ctx.text[ctx.sentence_start(base.start):rate.start]):
+            continue
         if stated_previous:
             previous = base.value
         else:
