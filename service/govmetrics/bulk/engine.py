@@ -31,7 +31,6 @@ from pydantic import BaseModel
 
 from govmetrics.read.archive import ReadLimits, SourceDocument, count_documents, document_label, iter_documents
 from govmetrics.errors import GovMetricsError
-from govmetrics.settings import PROJECT_ROOT
 from govmetrics.bulk.store import DocumentOutcome, KnownDocument, ResultStore
 
 MAX_ERRORS_SHOWN = 5
@@ -469,9 +468,10 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _python_path() -> str:
-    # Ray's local workers must import this checkout's `service`, whatever is installed.
+    # Ray's local workers must import this very `govmetrics` (a checkout's or a wheel's), whatever else is installed.
+    package_parent = str(Path(__file__).resolve().parents[2])
     existing = os.environ.get("PYTHONPATH")
-    return os.pathsep.join([str(PROJECT_ROOT), existing] if existing else [str(PROJECT_ROOT)])
+    return os.pathsep.join([package_parent, existing] if existing else [package_parent])
 
 
 # -- the job -------------------------------------------------------------------
