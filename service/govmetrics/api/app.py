@@ -177,6 +177,28 @@ class ExtractionService:
     def release(self) -> None:
         self.pending -= 1
 
+    async def run_limited(self, request: Request, job: Callable[[], T]) -> T:
+        """Admission, then `job` in the pool within the request time limit; work whose answer nobody will
+        read (time limit, client gone) is cancelled at its next checkpoint. Call it once the body is in."""
+        self.admit()
+        token = CancelToken()
+        work = self.submit_admitted(job, token)
+        gone = asyncio.ensure_future(_disconnected(request))
+        try:
+            await asyncio.wait({work, gone}, timeout=self.settings.request_timeout_s or None,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if work.done():
+            return work.result()
+        work.cancel()  # frees the slot at once if the job had not started
+        if gone.done() and not gone.cancelled():
+            token.cancel("client disconnected")
+            raise ClientGone()
+        token.cancel(f"over the {self.settings.request_timeout_s:g} s limit")
+        log.warning("request over GOVMETRICS_REQUEST_TIMEOUT=%g s; extraction cancelled", self.settings.request_timeout_s)
+        raise GovMetricsError.make("E071", seconds=self.settings.request_timeout_s)
+
     def submit_admitted(self, job: Callable[[], T], token: CancelToken) -> "asyncio.Future[T]":
         """Run `job` in the pool under `token`; the admission slot is freed when the job ends, not when the
         request is answered: cancelled work keeps its thread until its next checkpoint."""
@@ -409,24 +431,7 @@ async def _run_extraction(request: Request, batch: bool,
     settings = service.settings
     extractor = service.require_ready()
     items, options = await read_documents(request, settings, batch=batch)
-    service.admit()
-    token = CancelToken()
-    work = service.submit_admitted(lambda: job(extractor, items, settings, options), token)
-    gone = asyncio.ensure_future(_disconnected(request))
-    try:
-        await asyncio.wait({work, gone}, timeout=settings.request_timeout_s or None,
-                           return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        gone.cancel()
-    if work.done():
-        return work.result()
-    work.cancel()  # frees the slot at once if the job had not started
-    if gone.done() and not gone.cancelled():
-        token.cancel("client disconnected")
-        raise ClientGone()
-    token.cancel(f"over the {settings.request_timeout_s:g} s limit")
-    log.warning("request over GOVMETRICS_REQUEST_TIMEOUT=%g s; extraction cancelled", settings.request_timeout_s)
-    raise GovMetricsError.make("E071", seconds=settings.request_timeout_s)
+    return await service.run_limited(request, lambda: job(extractor, items, settings, options))
 
 
 @router.post("/v1/extract", response_model=ExtractResponse, responses=_ERRORS, openapi_extra=EXTRACT_BODY,

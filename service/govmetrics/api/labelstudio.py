@@ -105,9 +105,9 @@ async def setup(request: Request, body: SetupRequest) -> SetupResponse:
 async def predict(request: Request, body: PredictRequest) -> PredictResponse:
     service = _service(request)
     extractor = service.require_ready()
-    service.admit()
     settings = service.settings
-    return await service.run_admitted(lambda: predictions(extractor, body.tasks, settings.max_text_bytes))
+    # the same admission, time limit and cancellation as /v1/extract
+    return await service.run_limited(request, lambda: predictions(extractor, body.tasks, settings.max_text_bytes))
 
 
 @router.post("/webhook", status_code=201, summary="Label Studio events (annotations, training requests)")
