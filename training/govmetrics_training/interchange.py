@@ -25,7 +25,6 @@ from govmetrics.labelstudio import (
     FIELD_OF_LABEL,
     SPAN_LABELS,
     Region,
-    RegionError,
     records_from_regions,
     regions_from_result,
     to_result,
@@ -93,9 +92,7 @@ def from_labelstudio(tasks: list[dict[str, Any]], skipped: list[str] | None = No
             regions, relations = regions_from_result(annotation.get("result") or [])
             records = records_from_regions(text, regions, relations, _grammar_index(text, grammar))
             docs.append(_doc_out(data.get("govmetrics") or {}, data, text, records, task.get("id", n)))
-        except RegionError as exc:
-            problems.append(f"{name}: {exc}")
-        except ValueError as exc:
+        except ValueError as exc:  # RegionError included: it names the region
             problems.append(f"{name}: {exc}")
     if problems:
         raise ImportFailure(problems)
@@ -154,7 +151,7 @@ def from_doccano(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
             relations = [(str(r.get("from_id")), str(r.get("to_id")), r.get("type")) for r in line.get("relations", [])]
             records = records_from_regions(text, regions, relations, _grammar_index(text, grammar))
             docs.append(_doc_out(meta, line, text, records, n))
-        except (RegionError, ValueError) as exc:
+        except ValueError as exc:  # RegionError included: it names the region
             problems.append(f"{name}: {exc}")
     if problems:
         raise ImportFailure(problems)

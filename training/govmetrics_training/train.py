@@ -250,6 +250,14 @@ def main(argv: list[str] | None = None) -> int:
     return train(args)
 
 
+def refuse_existing(out: Path) -> None:
+    """E035 for an existing model folder: training writes only new ones (an empty folder counts as new)."""
+    from govmetrics.errors import GovMetricsError
+
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise GovMetricsError.make("E035", path=out)
+
+
 @contextmanager
 def staged(out: Path) -> Iterator[Path]:
     """A hidden folder beside `out` that becomes `out` by one rename when the block completes.
@@ -257,10 +265,7 @@ def staged(out: Path) -> Iterator[Path]:
     On any error or Ctrl-C the staging folder is removed and `out` never appears; after a
     kill -9 only a hidden `.NAME.partial-PID` folder is left, which has no weights under
     the model's own name and is not loadable as `out`."""
-    from govmetrics.errors import GovMetricsError
-
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise GovMetricsError.make("E035", path=out)
+    refuse_existing(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     for stale in out.parent.glob(f".{out.name}.partial-*"):  # left by a run that was killed outright
         if not _alive(stale.name.rpartition("-")[2]):
@@ -330,8 +335,7 @@ def recalibrate(model_dir: Path, dev_docs: list[AnnotatedDoc]) -> dict[str, Any]
 def train(args: argparse.Namespace) -> int:
     from govmetrics.errors import GovMetricsError
 
-    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
-        raise GovMetricsError.make("E035", path=args.out)  # before anything else: never a model in use
+    refuse_existing(args.out)  # before anything else: never a model in use
     if args.init is not None and not (args.init / "config.json").is_file():
         raise GovMetricsError.make("E036", path=args.init)
     if args.recalibrate:
